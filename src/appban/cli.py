@@ -1,0 +1,443 @@
+"""`appban ...`: the command line, a thin shell over the policy core and the store.
+
+Exit status: 0 done, 1 ran fine but found something that needs attention (due reviews, a broken audit
+chain), 2 bad input (every problem printed as `FILE:LINE:COLUMN: what is wrong (what to do)`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from appban import __version__
+from appban.catalog import default_catalog
+from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
+from appban.model import ChildPolicy, Organisation, Restriction, Target, TargetKind
+from appban.policy import (
+    MAX_DOCUMENT_BYTES,
+    OrganisationTree,
+    PolicyBatch,
+    due,
+    lifecycle,
+    read_batch,
+)
+from appban.store import (
+    AdoptionRepository,
+    AuditLog,
+    Database,
+    OrganisationRepository,
+    RestrictionRepository,
+    StoredRestriction,
+    database_url,
+)
+
+app = typer.Typer(name="appban", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Assess risky apps, decide restrictions, enforce them on devices, prove compliance.")
+policy_app = typer.Typer(no_args_is_help=True, help="Restrictions as code: check, apply, list, review.")
+org_app = typer.Typer(no_args_is_help=True, help="The organisation hierarchy.")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+app.add_typer(policy_app, name="policy")
+app.add_typer(org_app, name="org")
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database", "-d", help="Database URL (default: $APPBAN_DATABASE_URL, else sqlite:///appban.db).",
+    show_default=False)]
+FilesArgument = Annotated[list[Path], typer.Argument(help="Policy files (YAML).", show_default=False)]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        out.print(f"appban {__version__}")
+        raise typer.Exit(0)
+
+
+# --- policy -----------------------------------------------------------------------------------------------
+
+
+@policy_app.command("check")
+def policy_check(files: FilesArgument, database: DatabaseOption = None) -> None:
+    """Validate policy files, reporting every problem at once. Stores nothing."""
+    with _errors_exit():
+        batch = _read_batch(files, _stored_organisations(database))
+    out.print(f"ok: {len(batch.restrictions)} restriction(s), {len(batch.organisations)} organisation(s) "
+              f"in {len(files)} file(s)")
+
+
+@policy_app.command("apply")
+def policy_apply(files: FilesArgument, database: DatabaseOption = None) -> None:
+    """Store organisations and restrictions; an unchanged file is a no-op, a changed one a new version."""
+    actor = _actor()
+    now = _now()
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        organisations = OrganisationRepository(session)
+        batch = _read_batch(files, organisations.all())
+        if batch.organisations:
+            counts = organisations.apply([e.organisation for e in batch.organisations], actor=actor, now=now)
+            out.print(f"organisations: {counts.created} created, {counts.updated} updated, "
+                      f"{counts.unchanged} unchanged")
+        restrictions = RestrictionRepository(session)
+        table = Table(box=None)
+        table.add_column("restriction", no_wrap=True)
+        table.add_column("version", no_wrap=True)
+        table.add_column("outcome", no_wrap=True)
+        table.add_column("file", overflow="fold")
+        for parsed in batch.restrictions:
+            applied = restrictions.apply(parsed, actor=actor, now=now, source_path=parsed.source)
+            table.add_row(applied.id, str(applied.version), str(applied.outcome), parsed.source)
+        if batch.restrictions:
+            out.print(table)
+
+
+@policy_app.command("list")
+def policy_list(database: DatabaseOption = None, fmt: FormatOption = "table",
+                today: Annotated[str | None, typer.Option(help="Evaluate as of this date (YYYY-MM-DD).")] = None,
+                ) -> None:
+    """The stored restrictions (latest versions) and their state today."""
+    with _errors_exit():
+        day = _day(today)
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        stored = RestrictionRepository(session).all_latest()
+    if fmt == "json":
+        out.print_json(json.dumps([_restriction_json(s, day) for s in stored]))
+        return
+    _require_table(fmt)
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True)
+    for column in ("v", "issuer", "state", "strictness"):
+        table.add_column(column, no_wrap=True)
+    for column in ("effective", "review", "expires"):
+        table.add_column(column, no_wrap=True)
+    for item in stored:
+        r = item.restriction
+        table.add_row(r.id, str(item.version), r.issuer, str(lifecycle(r, day)), str(r.strictness),
+                      str(r.effective), _date_text(r.review), _date_text(r.expires))
+    out.print(table if stored else "no restrictions stored yet: run `appban policy apply FILE...`")
+
+
+@policy_app.command("show")
+def policy_show(restriction_id: Annotated[str, typer.Argument(help="Restriction id.")],
+                database: DatabaseOption = None) -> None:
+    """One restriction: what it says now, and every version applied."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        history = RestrictionRepository(session).history(restriction_id)
+        if not history:
+            raise NotFound(f"no restriction `{restriction_id}`: `appban policy list` shows the stored ones")
+        adopters = AdoptionRepository(session).adopters(restriction_id)
+    latest = history[-1].restriction
+    out.print(f"[bold]{latest.id}[/bold]: {latest.title}")
+    out.print(f"issuer {latest.issuer}; {latest.strictness}; targets {_targets_text(latest.targets)}")
+    out.print(f"scope: {', '.join(sorted(latest.scope.organisations))}; {latest.scope.devices.describe()}")
+    if latest.cuts:
+        out.print(f"cuts {', '.join(sorted(latest.cuts))} {latest.grace.days} days after a device is first seen "
+                  "breaking it")
+    if latest.children is ChildPolicy.RECOMMENDED:
+        out.print(f"recommended to child organisations; adopted by: {', '.join(sorted(adopters)) or 'none yet'}")
+    table = Table("version", "applied", "by", "status", "file", "sha256", box=None)
+    for item in history:
+        table.add_row(str(item.version), item.applied_at.isoformat(timespec="seconds"), item.applied_by,
+                      str(item.restriction.status), item.source_path, item.content_hash[:12])
+    out.print(table)
+
+
+@policy_app.command("due")
+def policy_due(database: DatabaseOption = None,
+               within: Annotated[int, typer.Option(help="Days ahead to look.", min=0, max=3650)] = 30,
+               today: Annotated[str | None, typer.Option(help="As of this date (YYYY-MM-DD).")] = None,
+               fmt: FormatOption = "table") -> None:
+    """Restrictions whose review or expiry date is near (or whose review is overdue). Exit 1 if any."""
+    with _errors_exit():
+        day = _day(today)
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        stored = [s.restriction for s in RestrictionRepository(session).all_latest()]
+    items = due(stored, day, dt.timedelta(days=within))
+    if fmt == "json":
+        out.print_json(json.dumps([{"restriction": d.restriction.id, "kind": str(d.kind), "date": str(d.date),
+                                    "days_left": d.days_left} for d in items]))
+    else:
+        _require_table(fmt)
+        if not items:
+            out.print(f"nothing due within {within} days of {day}")
+        table = Table("restriction", "due", "date", "when", "issuer", box=None)
+        for item in items:
+            when = f"{-item.days_left} days overdue" if item.overdue else f"in {item.days_left} days"
+            table.add_row(item.restriction.id, str(item.kind), str(item.date), when, item.restriction.issuer)
+        if items:
+            out.print(table)
+    raise typer.Exit(1 if items else 0)
+
+
+@policy_app.command("adopt")
+def policy_adopt(restriction_id: Annotated[str, typer.Argument(help="A recommended restriction's id.")],
+                 org: Annotated[str, typer.Option("--org", help="The child organisation deciding.")],
+                 decline: Annotated[bool, typer.Option("--decline", help="Record a refusal instead.")] = False,
+                 note: Annotated[str, typer.Option(help="Why, in a sentence.")] = "",
+                 database: DatabaseOption = None) -> None:
+    """Record a child organisation's adoption (or refusal) of a recommended restriction."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        latest = RestrictionRepository(session).latest(restriction_id)
+        if latest is None:
+            raise NotFound(f"no restriction `{restriction_id}`: `appban policy list` shows the stored ones")
+        restriction = latest.restriction
+        tree = OrganisationTree(OrganisationRepository(session).all())
+        _check_adopter(restriction, org, tree)
+        AdoptionRepository(session).record(restriction_id, org, adopted=not decline, actor=_actor(), now=_now(),
+                                           note=note)
+    out.print(f"{org} {'declined' if decline else 'adopted'} {restriction_id}")
+
+
+# --- organisations ----------------------------------------------------------------------------------------
+
+
+@org_app.command("apply")
+def org_apply(files: FilesArgument, database: DatabaseOption = None) -> None:
+    """Create or update organisations from organisations files."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        repository = OrganisationRepository(session)
+        batch = _read_batch(files, repository.all())
+        if batch.restrictions:
+            first = batch.restrictions[0]
+            raise InvalidInput.at(first.source, "this is a restriction, not an organisations file",
+                                  line=1, column=1, hint="use `appban policy apply` for restrictions")
+        counts = repository.apply([e.organisation for e in batch.organisations], actor=_actor(), now=_now())
+    out.print(f"organisations: {counts.created} created, {counts.updated} updated, {counts.unchanged} unchanged")
+
+
+@org_app.command("list")
+def org_list(database: DatabaseOption = None, fmt: FormatOption = "table") -> None:
+    """The organisation tree."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        organisations = OrganisationRepository(session).all()
+    if fmt == "json":
+        out.print_json(json.dumps([{"id": o.id, "name": o.name, "parent": o.parent, "kind": o.kind,
+                                    "country": o.country} for o in organisations]))
+        return
+    _require_table(fmt)
+    tree = OrganisationTree(organisations)
+    if not organisations:
+        out.print("no organisations yet: run `appban org apply FILE`")
+    for root in tree.roots():
+        view = Tree(_org_label(tree.organisations[root]))
+        _grow(view, root, tree)
+        out.print(view)
+
+
+# --- audit, db --------------------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(database: DatabaseOption = None) -> None:
+    """Recompute the audit log's hash chain; exit 1 and list every break if it was tampered with."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        log = AuditLog(session)
+        breaks = log.verify()
+        count = len(log.entries())
+    for line in breaks:
+        err.print(line)
+    if breaks:
+        err.print(f"audit log: {len(breaks)} break(s) in {count} entries")
+        raise typer.Exit(1)
+    out.print(f"audit log: {count} entries, chain intact")
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOption = None) -> None:
+    """Create or migrate the schema to this version of appban (other commands do this on their own)."""
+    with _errors_exit(), _database(database):
+        pass
+    out.print("database schema is current")
+
+
+# --- shell plumbing ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    """Turn appban errors into their one-line diagnoses and exit codes; nothing else is caught."""
+    try:
+        yield
+    except InvalidInput as error:
+        for problem in error.problems:
+            err.print(str(problem), markup=False)
+        files = len({p.where.source for p in error.problems})
+        err.print(f"{len(error.problems)} problem(s) in {files} input(s); nothing was stored", markup=False)
+        raise typer.Exit(error.exit_code) from None
+    except AppbanError as error:
+        err.print(f"error: {error.diagnosis}", markup=False)
+        raise typer.Exit(error.exit_code) from None
+
+
+@contextmanager
+def _database(explicit: str | None) -> Iterator[Database]:
+    db = Database.open(database_url(explicit))
+    try:
+        db.upgrade()
+        yield db
+    finally:
+        db.dispose()
+
+
+def _stored_organisations(explicit: str | None) -> list[Organisation]:
+    """Organisations already stored, for checking references; none if there is no database yet."""
+    url = database_url(explicit)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []
+    db = Database.open(url)
+    try:
+        db.upgrade()
+        with db.session() as session:
+            return OrganisationRepository(session).all()
+    finally:
+        db.dispose()
+
+
+def _read_batch(files: Sequence[Path], known: list[Organisation]) -> PolicyBatch:
+    texts: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    for path in files:
+        try:
+            texts.append((str(path), _read_text(path)))
+        except InvalidInput as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return read_batch(texts, known=known, catalog=default_catalog())
+
+
+def _read_text(path: Path) -> str:
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise InvalidInput.at(source, "not a regular file")
+        if size > MAX_DOCUMENT_BYTES:
+            raise InvalidInput.at(source, f"file is {size} bytes, more than the {MAX_DOCUMENT_BYTES} allowed",
+                                  hint="a policy file holds one restriction or one organisation tree")
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise InvalidInput.at(source, "no such file") from None
+    except UnicodeDecodeError as error:
+        raise InvalidInput.at(source, f"not UTF-8 text (byte {error.start})", hint="save the file as UTF-8") \
+            from None
+    except OSError as error:
+        raise InvalidInput.at(source, f"cannot read: {error.strerror}") from None
+
+
+def _check_adopter(restriction: Restriction, org: str, tree: OrganisationTree) -> None:
+    if restriction.children is not ChildPolicy.RECOMMENDED:
+        raise InvalidInput.at("--org", f"`{restriction.id}` is mandatory for child organisations; "
+                              "there is nothing to adopt")
+    if org not in tree:
+        raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+    if org == restriction.issuer or not tree.is_within(org, restriction.issuer):
+        raise InvalidInput.at("--org", f"`{org}` is not a child organisation of `{restriction.issuer}`",
+                              hint="only organisations below the issuer adopt its recommendations")
+
+
+def _actor() -> str:
+    configured = os.environ.get("APPBAN_ACTOR")
+    if configured:
+        return configured
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _day(text: str | None) -> dt.date:
+    if text is None:
+        return _now().date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput([Problem(Location("--today"), f"{text!r} is not a date",
+                                    "write it as YYYY-MM-DD")]) from None
+
+
+def _require_table(fmt: str) -> None:
+    if fmt != "table":
+        _fail_usage("--format", f"{fmt!r} is not a format here", "use table or json")
+
+
+def _fail_usage(where: str, message: str, hint: str) -> NoReturn:
+    raise _exit_with(InvalidInput.at(where, message, hint=hint))
+
+
+def _exit_with(error: InvalidInput) -> typer.Exit:
+    for problem in error.problems:
+        err.print(str(problem), markup=False)
+    return typer.Exit(error.exit_code)
+
+
+def _targets_text(targets: Sequence[Target]) -> str:
+    parts = []
+    for target in targets:
+        if target.kind is TargetKind.PUBLISHER and target.controlled:
+            parts.append(f"{target.value}+controlled({target.control_test or 'majority'})")
+        elif target.kind is TargetKind.APP and target.platform is not None:
+            parts.append(f"{target.platform}:{target.value}")
+        else:
+            parts.append(target.value)
+    return ", ".join(parts)
+
+
+def _date_text(day: dt.date | None) -> str:
+    return str(day) if day is not None else "-"
+
+
+def _restriction_json(item: StoredRestriction, day: dt.date) -> dict[str, Any]:
+    r = item.restriction
+    return {
+        "id": r.id, "version": item.version, "issuer": r.issuer, "title": r.title,
+        "state": str(lifecycle(r, day)), "status": str(r.status), "strictness": str(r.strictness),
+        "targets": [{"kind": str(t.kind), "value": t.value, "platform": t.platform, "controlled": t.controlled,
+                     "control_test": t.control_test} for t in r.targets],
+        "scope": {"organisations": sorted(r.scope.organisations), "devices": r.scope.devices.describe()},
+        "grace_days": r.grace.days, "cuts": sorted(r.cuts), "effective": str(r.effective),
+        "expires": _json_date(r.expires), "review": _json_date(r.review), "children": str(r.children),
+        "shadow": r.shadow, "unknown_counts_as": str(r.unknown_counts_as), "content_hash": item.content_hash,
+        "applied_at": item.applied_at.isoformat(), "applied_by": item.applied_by,
+    }
+
+
+def _json_date(day: dt.date | None) -> str | None:
+    return str(day) if day is not None else None
+
+
+def _org_label(org: Organisation) -> str:
+    kind = f" [dim]({org.kind})[/dim]" if org.kind else ""
+    return f"[bold]{org.id}[/bold] {org.name}{kind}"
+
+
+def _grow(view: Tree, org_id: str, tree: OrganisationTree) -> None:
+    for child in tree.children(org_id):
+        branch = view.add(_org_label(tree.organisations[child]))
+        _grow(branch, child, tree)
+

@@ -1,0 +1,23 @@
+"""Inventory sources: one module per real device-management format, each turning a file into DeviceReports."""
+
+from appban.inventory.interface import (
+    MAX_RECORD_APPS,
+    DeviceReport,
+    InstalledApp,
+    InventoryFormat,
+    MatchedBy,
+    ReportDefaults,
+    ReportKind,
+    Visibility,
+)
+
+__all__ = [
+    "MAX_RECORD_APPS",
+    "DeviceReport",
+    "InstalledApp",
+    "InventoryFormat",
+    "MatchedBy",
+    "ReportDefaults",
+    "ReportKind",
+    "Visibility",
+]

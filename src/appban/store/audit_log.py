@@ -1,0 +1,96 @@
+"""The audit log table: append sealed entries (appban.audit) and read them back for verification.
+
+Appending reads the last entry's hash and writes the next entry in the caller's transaction, so an audit entry
+is stored exactly when the change it records is. Two writers must not both extend the same last entry (that
+would fork the chain): on PostgreSQL an advisory lock held until commit queues them, on SQLite the write lock
+taken when the transaction begins does; the unique `prev_hash` column refuses a fork if anything slips by.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from appban.audit import GENESIS_HASH, AuditEntry, AuditEvent, canonical_details, seal, verify_chain
+from appban.errors import StorageUnavailable
+from appban.store.tables import AuditLogRow
+
+__all__ = ["AuditLog"]
+
+# pg_advisory_xact_lock key for appending: the first 8 bytes, signed, of sha256(b"appban.audit_log").
+_APPEND_LOCK = 0x48C7_4779_0BF9_5809
+
+
+class _UnreadableRowError(ValueError):
+    """A stored row that cannot be turned back into an entry: only tampering or corruption makes one."""
+
+
+class AuditLog:
+    """The audit log in one session (one transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def append(self, event: AuditEvent, subject: str, *, actor: str, at: dt.datetime,
+               details: Mapping[str, object]) -> AuditEntry:
+        """Seal and store the entry that follows the current last one."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(select(func.pg_advisory_xact_lock(_APPEND_LOCK)))
+        last = self._session.execute(
+            select(AuditLogRow.seq, AuditLogRow.hash).order_by(AuditLogRow.seq.desc()).limit(1)).first()
+        seq, prev_hash = (1, GENESIS_HASH) if last is None else (last.seq + 1, last.hash)
+        entry = seal(seq, prev_hash, at=at, actor=actor, event=event, subject=subject, details=details)
+        self._session.add(AuditLogRow(seq=entry.seq, at=entry.at, actor=entry.actor, event=entry.event.value,
+                                      subject=entry.subject, details=canonical_details(entry.details),
+                                      prev_hash=entry.prev_hash, hash=entry.hash))
+        self._session.flush()
+        return entry
+
+    def entries(self) -> list[AuditEntry]:
+        """Every entry by sequence number; raises StorageUnavailable if a row was damaged beyond reading."""
+        out: list[AuditEntry] = []
+        for row in self._rows():
+            try:
+                out.append(_entry(row))
+            except _UnreadableRowError as error:
+                raise StorageUnavailable(f"audit entry {row.seq} cannot be read ({error}): the log was altered "
+                                         "outside appban (run `appban audit verify`)") from error
+        return out
+
+    def verify(self) -> list[str]:
+        """One line per break in the chain (appban.audit.verify_chain); empty when the log is intact.
+
+        Rows too damaged to read are reported first, and the chain is checked without them (so the entry
+        after such a row is also reported as not following its predecessor).
+        """
+        unreadable: list[str] = []
+        readable: list[AuditEntry] = []
+        for row in self._rows():
+            try:
+                readable.append(_entry(row))
+            except _UnreadableRowError as error:
+                unreadable.append(f"audit entry {row.seq} ({row.event} {row.subject}): cannot be read ({error})")
+        return unreadable + verify_chain(readable)
+
+    def _rows(self) -> list[AuditLogRow]:
+        return list(self._session.scalars(select(AuditLogRow).order_by(AuditLogRow.seq)))
+
+
+def _entry(row: AuditLogRow) -> AuditEntry:
+    try:
+        event = AuditEvent(row.event)
+    except ValueError:
+        raise _UnreadableRowError(f"unknown event `{row.event}`") from None
+    try:
+        details = json.loads(row.details)
+    except ValueError:
+        raise _UnreadableRowError("its details are not JSON") from None
+    if not isinstance(details, dict):
+        raise _UnreadableRowError("its details are not a JSON object")
+    return AuditEntry(seq=row.seq, at=row.at, actor=row.actor, event=event, subject=row.subject,
+                      details=details, prev_hash=row.prev_hash, hash=row.hash)
+
