@@ -45,6 +45,7 @@ class AuditEvent(StrEnum):
     TOKEN_CREATE = "token:create"  # noqa: S105 (an event name, not a secret)
     TOKEN_REVOKE = "token:revoke"  # noqa: S105 (an event name, not a secret)
     ATTESTATION_CREATE = "attestation:create"
+    DEVICE_DELETE = "device:delete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,36 +6,70 @@ chain), 2 bad input (every problem printed as `FILE:LINE:COLUMN: what is wrong (
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import getpass
+import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+import secrets
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, BinaryIO, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
 
 from appban import __version__
 from appban.catalog import default_catalog
 from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
-from appban.model import ChildPolicy, Organisation, Restriction, Target, TargetKind
+from appban.inventory import FORMATS, InventoryFormat, ReportDefaults, inventory_format
+from appban.inventory.records import parse_timestamp
+from appban.model import (
+    ChildPolicy,
+    Exemption,
+    FindingState,
+    Funding,
+    Organisation,
+    Ownership,
+    Platform,
+    Restriction,
+    Target,
+    TargetKind,
+)
 from appban.policy import (
     MAX_DOCUMENT_BYTES,
     OrganisationTree,
     PolicyBatch,
+    PolicySet,
     due,
     lifecycle,
+    parse_policy_text,
     read_batch,
+)
+from appban.policy.restriction import ParsedRestriction
+from appban.service import (
+    ImportSummary,
+    Report,
+    compliance_report,
+    evaluate_pairs,
+    evaluate_rules,
+    impact,
+    import_stream,
+    load_context,
+    refresh_due,
 )
 from appban.store import (
     AdoptionRepository,
     AuditLog,
     Database,
+    DeviceRepository,
+    ExemptionRepository,
     OrganisationRepository,
     RestrictionRepository,
     StoredRestriction,
@@ -48,10 +82,12 @@ policy_app = typer.Typer(no_args_is_help=True, help="Restrictions as code: check
 org_app = typer.Typer(no_args_is_help=True, help="The organisation hierarchy.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+exemption_app = typer.Typer(no_args_is_help=True, help="Devices or holders excused from a restriction.")
 app.add_typer(policy_app, name="policy")
 app.add_typer(org_app, name="org")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(exemption_app, name="exemption")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -100,6 +136,7 @@ def policy_apply(files: FilesArgument, database: DatabaseOption = None) -> None:
             out.print(f"organisations: {counts.created} created, {counts.updated} updated, "
                       f"{counts.unchanged} unchanged")
         restrictions = RestrictionRepository(session)
+        changed: list[str] = []
         table = Table(box=None)
         table.add_column("restriction", no_wrap=True)
         table.add_column("version", no_wrap=True)
@@ -108,8 +145,14 @@ def policy_apply(files: FilesArgument, database: DatabaseOption = None) -> None:
         for parsed in batch.restrictions:
             applied = restrictions.apply(parsed, actor=actor, now=now, source_path=parsed.source)
             table.add_row(applied.id, str(applied.version), str(applied.outcome), parsed.source)
+            if str(applied.outcome) != "unchanged":
+                changed.append(applied.id)
         if batch.restrictions:
             out.print(table)
+        if batch.organisations or changed:
+            context = load_context(session)
+            outcome = evaluate_rules(session, context, context.rules if batch.organisations else changed, now)
+            out.print(f"findings: {outcome.changes} changed" + _states_text(outcome.states))
 
 
 @policy_app.command("list")
@@ -209,6 +252,111 @@ def policy_adopt(restriction_id: Annotated[str, typer.Argument(help="A recommend
     out.print(f"{org} {'declined' if decline else 'adopted'} {restriction_id}")
 
 
+@policy_app.command("impact")
+def policy_impact(file: Annotated[Path, typer.Argument(help="A restriction file (draft or edited).")],
+                  database: DatabaseOption = None, fmt: FormatOption = "table",
+                  limit: Annotated[int, typer.Option(help="Devices to list.", min=0)] = 50) -> None:
+    """What-if: which organisations, devices and holders a restriction would affect. Stores nothing."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        context = load_context(session)
+        text = _read_text(file)
+        parsed = parse_policy_text(text, str(file), PolicySet(context.tree, context.catalog))
+        if not isinstance(parsed, ParsedRestriction):
+            raise InvalidInput.at(str(file), "this is an organisations file, not a restriction", line=1, column=1)
+        result = impact(session, context, parsed.restriction, _now())
+        session.rollback()
+    totals = result.summary.totals()
+    if fmt == "json":
+        out.print_json(json.dumps({
+            "restriction": result.restriction, "totals": dict(totals),
+            "by_organisation": {org: dict(c) for org, c in sorted(result.summary.by_organisation.items())},
+            "devices": [{"device": a.device, "organisation": a.organisation, "holder": a.holder,
+                         "state": str(a.state), "reason": a.reason, "apps": list(a.apps)} for a in result.affected],
+        }))
+        return
+    _require_table(fmt)
+    out.print(f"[bold]{result.restriction}[/bold] would cover {sum(totals.values())} device(s):"
+              + _states_text(totals))
+    out.print(_state_table(result.summary.by_organisation))
+    if result.affected:
+        table = Table("device", "organisation", "holder", "state", "why", box=None, title="devices affected")
+        for row in result.affected[:limit]:
+            table.add_row(row.device, row.organisation, row.holder or "-", str(row.state), row.reason)
+        out.print(table)
+        if len(result.affected) > limit:
+            out.print(f"... and {len(result.affected) - limit} more (--limit, or --format json for all)")
+
+
+# --- inventory, report ----------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_inventory(
+    files: FilesArgument,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(sorted(FORMATS))}.")],
+    org: Annotated[str | None, typer.Option("--org", help="Organisation of devices the file does not place.")] = None,
+    ownership: Annotated[Ownership | None, typer.Option(help="Default ownership.")] = None,
+    funding: Annotated[Funding | None, typer.Option(help="Default funding (else corporate: full, personal: none).")
+                       ] = None,
+    enrolled: Annotated[bool | None, typer.Option("--enrolled/--not-enrolled", help="Default enrolment.",
+                                                  show_default=False)] = None,
+    observed_at: Annotated[str | None, typer.Option(help="Report time for formats without one (RFC 3339).")] = None,
+    platform: Annotated[Platform | None, typer.Option(help="apple-mdm only: ios, ipados or macos (default ios).")
+                        ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Import inventory files from a device-management system; findings are current when it returns.
+
+    Each file is imported completely or not at all.
+    """
+    with _errors_exit():
+        source = inventory_format(fmt, platform)
+        defaults = ReportDefaults(organisation=org, ownership=ownership, funding=funding, enrolled=enrolled,
+                                  observed_at=_timestamp(observed_at, "--observed-at") if observed_at else None)
+    failed = 0
+    with _errors_exit(), _database(database) as db:
+        for path in files:
+            try:
+                summary = _import_one(db, source, path, defaults)
+            except InvalidInput as error:
+                failed += 1
+                for problem in error.problems:
+                    err.print(str(problem), markup=False)
+                err.print(f"{path}: nothing imported from this file", markup=False)
+                continue
+            _print_import(summary)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command("report")
+def report(org: Annotated[str | None, typer.Option("--org", help="Organisation subtree (default: all).")] = None,
+           fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+           days: Annotated[int, typer.Option(help="Days of trend.", min=1, max=3650)] = 30,
+           database: DatabaseOption = None) -> None:
+    """Compliance per organisation subtree: devices per state per restriction, top apps, stale devices, trend."""
+    now = _now()
+    with _errors_exit(), _database(database) as db:
+        with db.session() as session:
+            refresh_due(session, load_context(session), now)
+        with db.session() as session:
+            context = load_context(session)
+            if org is not None and org not in context.tree:
+                raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+            result = compliance_report(session, context, org, now, days=days)
+    if fmt == "json":
+        out.print_json(json.dumps(_report_json(result)))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["restriction", "organisation", *[str(s) for s in FindingState]])
+        for summary in result.restrictions:
+            for organisation, counts in sorted(summary.by_organisation.items()):
+                writer.writerow([summary.restriction, organisation, *[counts[str(s)] for s in FindingState]])
+    else:
+        _require_table(fmt)
+        _print_report(result)
+
+
 # --- organisations ----------------------------------------------------------------------------------------
 
 
@@ -243,6 +391,77 @@ def org_list(database: DatabaseOption = None, fmt: FormatOption = "table") -> No
         view = Tree(_org_label(tree.organisations[root]))
         _grow(view, root, tree)
         out.print(view)
+
+
+@exemption_app.command("grant")
+def exemption_grant(
+    restriction_id: Annotated[str, typer.Option("--restriction", "-r", help="The restriction excused.")],
+    reason: Annotated[str, typer.Option(help="Why, in words the auditor will read.")],
+    approver: Annotated[str, typer.Option(help="Who approved it.")],
+    until: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD) or time (RFC 3339) it holds.")],
+    device: Annotated[str | None, typer.Option(help="A device id.")] = None,
+    holder: Annotated[str | None, typer.Option(help="A holder's e-mail: all their devices.")] = None,
+    exemption_id: Annotated[str | None, typer.Option("--id", help="Id (default: generated).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Excuse one device or one holder from one restriction until a date; findings follow at once."""
+    now = _now()
+    with _errors_exit():
+        if (device is None) == (holder is None):
+            raise InvalidInput.at("--device/--holder", "name exactly one device or one holder")
+        if not reason.strip() or not approver.strip():
+            raise InvalidInput.at("--reason/--approver", "an exemption needs a reason and an approver")
+        ends = _until(until)
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        exemption = Exemption(id=exemption_id or f"ex-{secrets.token_hex(4)}", restriction=restriction_id,
+                              reason=reason.strip(), approver=approver.strip(), ends=ends, device=device,
+                              holder=holder)
+        ExemptionRepository(session).grant(exemption, actor=_actor(), now=now)
+        context = load_context(session)
+        outcome = evaluate_pairs(session, context, _exemption_pairs(session, exemption), now)
+    last = ends - dt.timedelta(microseconds=1)
+    out.print(f"exemption {exemption.id}: {device or holder} excused from {restriction_id} until "
+              f"{last:%Y-%m-%d %H:%M} UTC; findings: {outcome.changes} changed" + _states_text(outcome.states))
+
+
+@exemption_app.command("revoke")
+def exemption_revoke(exemption_id: Annotated[str, typer.Argument(help="The exemption's id.")],
+                     database: DatabaseOption = None) -> None:
+    """End an exemption now; the devices it covered are judged again at once."""
+    now = _now()
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        repository = ExemptionRepository(session)
+        exemption = repository.get(exemption_id)
+        if exemption is None:
+            raise NotFound(f"no exemption `{exemption_id}`: `appban exemption list` shows them")
+        repository.revoke(exemption_id, actor=_actor(), now=now)
+        context = load_context(session)
+        outcome = evaluate_pairs(session, context, _exemption_pairs(session, exemption), now)
+    out.print(f"exemption {exemption_id} revoked; findings: {outcome.changes} changed" + _states_text(outcome.states))
+
+
+@exemption_app.command("list")
+def exemption_list(database: DatabaseOption = None, fmt: FormatOption = "table") -> None:
+    """Exemptions in force, soonest to end first."""
+    now = _now()
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        active = sorted(ExemptionRepository(session).active(now), key=lambda e: (e.ends, e.id))
+    if fmt == "json":
+        out.print_json(json.dumps([{"id": e.id, "restriction": e.restriction, "device": e.device,
+                                    "holder": e.holder, "reason": e.reason, "approver": e.approver,
+                                    "ends": e.ends.isoformat()} for e in active]))
+        return
+    _require_table(fmt)
+    if not active:
+        out.print("no exemptions in force")
+        return
+    table = Table(box=None)
+    for column in ("id", "restriction", "device or holder", "until", "approver"):
+        table.add_column(column, no_wrap=column in ("id", "until"), overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for e in active:
+        table.add_row(e.id, e.restriction, e.device or e.holder or "-", f"{e.ends:%Y-%m-%d}", e.approver, e.reason)
+    out.print(table)
 
 
 # --- audit, db --------------------------------------------------------------------------------------------
@@ -441,3 +660,107 @@ def _grow(view: Tree, org_id: str, tree: OrganisationTree) -> None:
         branch = view.add(_org_label(tree.organisations[child]))
         _grow(branch, child, tree)
 
+
+def _import_one(db: Database, source: InventoryFormat, path: Path, defaults: ReportDefaults) -> ImportSummary:
+    if not path.is_file():
+        raise InvalidInput.at(str(path), "no such file" if not path.exists() else "not a regular file")
+    size = path.stat().st_size
+    with db.session() as session, path.open("rb") as raw, Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+            console=err, transient=True, disable=size < 1_000_000) as progress:
+        task = progress.add_task(f"importing {path.name}", total=size)
+        stream = io.BufferedReader(_CountingReader(raw, lambda n: progress.update(task, completed=n)))
+        context = load_context(session)
+        return import_stream(session, context, source, stream, str(path), defaults, _now())
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports how far into the file the parser has read, for the progress bar."""
+
+    def __init__(self, raw: BinaryIO, report: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._report = report
+        self._count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self._count += len(data)
+        self._report(self._count)
+        return len(data)
+
+
+def _print_import(summary: ImportSummary) -> None:
+    outcome = summary.outcome
+    out.print(f"{summary.source}: {summary.reports} report(s) ({outcome.applied} applied, {outcome.ignored} older "
+              f"than known), {summary.devices_created} device(s) new, {summary.devices_updated} updated; "
+              f"findings: {outcome.changes} changed" + _states_text(outcome.states))
+    for match, count in sorted(summary.matched_by_name.items()):
+        out.print(f"  matched by display name only: {match} on {count} device(s)")
+
+
+def _states_text(states: Mapping[str, int]) -> str:
+    shown = [f"{count} {state}" for state, count in sorted(states.items()) if count]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _state_table(by_organisation: Mapping[str, Mapping[str, int]]) -> Table:
+    table = Table("organisation", *[str(s) for s in FindingState], box=None)
+    for organisation, counts in sorted(by_organisation.items()):
+        table.add_row(organisation, *[str(counts.get(str(s), 0)) for s in FindingState])
+    return table
+
+
+def _print_report(result: Report) -> None:
+    scope = result.organisation or "all organisations"
+    out.print(f"[bold]compliance of {scope}[/bold] at {result.at:%Y-%m-%d %H:%M} UTC: {result.devices} device(s), "
+              f"{result.stale_devices} without a recent inventory")
+    for summary in result.restrictions:
+        totals = summary.totals()
+        if not totals:
+            continue
+        out.print(f"\n[bold]{summary.restriction}[/bold]:" + _states_text(totals))
+        out.print(_state_table(summary.by_organisation))
+    if result.top_apps:
+        out.print("\ntop restricted apps: " + ", ".join(f"{app} ({count})" for app, count in result.top_apps))
+    if result.trend:
+        first, last = result.trend[0], result.trend[-1]
+        out.print(f"trend: non-compliant {first[1]} -> {last[1]}, in grace {first[2]} -> {last[2]} "
+                  f"({first[0]} to {last[0]})")
+
+
+def _report_json(result: Report) -> dict[str, Any]:
+    return {
+        "organisation": result.organisation, "at": result.at.isoformat(), "devices": result.devices,
+        "stale_devices": result.stale_devices,
+        "restrictions": [{"restriction": s.restriction, "totals": dict(s.totals()),
+                          "by_organisation": {o: dict(c) for o, c in sorted(s.by_organisation.items())}}
+                         for s in result.restrictions],
+        "top_apps": [{"app": app, "devices": count} for app, count in result.top_apps],
+        "trend": [{"day": str(day), "non_compliant": nc, "grace": grace} for day, nc, grace in result.trend],
+    }
+
+
+def _until(text: str) -> dt.datetime:
+    """An end date is inclusive: `--until 2023-09-10` holds to the end of that day (UTC)."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        return _timestamp(text, "--until")
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
+
+
+def _exemption_pairs(session: Any, exemption: Exemption) -> list[tuple[str, str]]:
+    devices = {exemption.device} if exemption.device else DeviceRepository(session).ids_of_holder(
+        exemption.holder or "")
+    return [(device, exemption.restriction) for device in sorted(devices)]
+
+
+def _timestamp(text: str, where: str) -> dt.datetime:
+    parsed = parse_timestamp(text)
+    if parsed is None:
+        raise InvalidInput.at(where, f"{text!r} is not a time", hint="write it as 2023-03-15T09:30:00Z")
+    return parsed

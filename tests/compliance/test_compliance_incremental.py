@@ -181,3 +181,30 @@ def test_time_alone_moves_findings_like_a_full_evaluation(history: list[tuple[st
     engine.advance(now)
     assert engine.findings == full_evaluation(engine.rules.values(), engine.devices.values(), engine.inventories,
                                               engine.exemptions.values(), engine.attestations, staleness, now)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(max_size=25), events())
+def test_a_restored_working_set_makes_the_same_changes(history: list[tuple[str, object, dt.timedelta]],
+                                                       last: tuple[str, object, dt.timedelta]) -> None:
+    """The shells load only the devices an operation touches; the changes must be those of the whole engine."""
+    engine = Engine(staleness)
+    now = T0
+    for kind, payload, step in history:
+        now += step
+        apply(engine, kind, payload, now)
+    kind, payload, step = last
+    if kind != "report":
+        return
+    device_id = payload[0]  # type: ignore[index]
+    now += step
+    engine.advance(now)
+    working = [engine.devices[device_id]] if device_id in engine.devices else []
+    restored = Engine.restore(
+        staleness, now, rules=engine.rules.values(), devices=working,
+        inventories={d.id: engine.inventories[d.id] for d in working if d.id in engine.inventories},
+        exemptions=engine.exemptions.values(), attestations=engine.attestations.values(),
+        findings={k: v for k, v in engine.findings.items() if k[0] == device_id})
+    apply(engine, kind, payload, now)
+    apply(restored, kind, payload, now)
+    assert restored.findings == {k: v for k, v in engine.findings.items() if k[0] == device_id}

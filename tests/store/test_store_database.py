@@ -6,17 +6,34 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from appban.errors import StorageUnavailable
 from appban.model import Organisation
-from appban.store import DEFAULT_URL, URL_VARIABLE, AuditLog, Database, OrganisationRepository, database_url
+from appban.store import (
+    DEFAULT_URL,
+    URL_VARIABLE,
+    AuditLog,
+    Database,
+    DeviceRepository,
+    OrganisationRepository,
+    RestrictionRepository,
+    database_url,
+)
+from appban.store.database import MIGRATIONS
 from appban.store.tables import Base
 
-from .store_examples import ACTOR, NOW, seed_organisations
+from .fleet_examples import device
+from .store_examples import ACTOR, NOW, RESTRICTION_FILES, restriction, seed_examples, seed_organisations
+
+TABLES_0001 = {"alembic_version", "organisations", "restrictions", "restriction_versions", "adoptions", "audit_log"}
+TABLES_0002 = TABLES_0001 | {"holders", "devices", "inventories", "device_apps", "inventory_reports", "findings",
+                             "finding_events", "exemptions", "attestations", "organisation_settings"}
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
@@ -106,23 +123,76 @@ def test_upgrade_is_idempotent_and_check_schema_follows_it(empty_database_url: s
             database.check_schema()
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0001"
+        assert database.revision() == "0002"
         database.check_schema()
         tables = set(inspect(database.engine).get_table_names())
-    assert tables == {"alembic_version", "organisations", "restrictions", "restriction_versions", "adoptions",
-                      "audit_log"}
+    assert tables == TABLES_0002
+
+
+def _migrate(database: Database, revision: str, *, down: bool = False) -> None:
+    """Move the schema to one revision, as `Database.upgrade` does for the newest."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def _schema_differences(database: Database) -> list[object]:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
 
 
 def test_the_migrations_build_exactly_the_mapped_tables(database: Database) -> None:
-    with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+    assert _schema_differences(database) == []
+    names = {index["name"] for table in ("devices", "device_apps", "findings", "finding_events")
+             for index in inspect(database.engine).get_indexes(table)}
+    assert {"ix_devices_organisation_id", "ix_device_apps_platform_identifier", "ix_findings_restriction_id_state",
+            "ix_finding_events_restriction_id_at", "ix_finding_events_device_id"} <= names
+
+
+def test_upgrading_a_0001_database_with_data_to_0002_is_idempotent(empty_database_url: str) -> None:
+    with Database.open(empty_database_url) as database:
+        _migrate(database, "0001")
+        assert database.revision() == "0001"
+        assert set(inspect(database.engine).get_table_names()) == TABLES_0001
+        seed_examples(database)
+        with database.session() as session:
+            before = (OrganisationRepository(session).all(), RestrictionRepository(session).all_latest(),
+                      AuditLog(session).entries())
+        database.upgrade()
+        database.upgrade()
+        assert database.revision() == "0002"
+        database.check_schema()
+        assert set(inspect(database.engine).get_table_names()) == TABLES_0002
+        assert _schema_differences(database) == []
+        with database.session() as session:
+            assert (OrganisationRepository(session).all(), RestrictionRepository(session).all_latest(),
+                    AuditLog(session).entries()) == before
+            assert AuditLog(session).verify() == []
+            DeviceRepository(session).upsert([device("d1")], now=NOW)
+
+
+def test_0002_downgrades_to_0001_and_back(database: Database) -> None:
+    seed_examples(database)
+    with database.session() as session:
+        DeviceRepository(session).upsert([device("d1")], now=NOW)
+    _migrate(database, "0001", down=True)
+    assert database.revision() == "0001"
+    assert set(inspect(database.engine).get_table_names()) == TABLES_0001
+    database.upgrade()
+    assert _schema_differences(database) == []
+    with database.session() as session:
+        assert DeviceRepository(session).count() == 0
+        assert [s.restriction.id for s in RestrictionRepository(session).all_latest()] == sorted(
+            restriction(path).restriction.id for path in RESTRICTION_FILES)
 
 
 def test_a_database_from_a_newer_appban_is_refused(database: Database) -> None:
     with database.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0001"):
+    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0002"):
         database.check_schema()
     with pytest.raises(StorageUnavailable, match="cannot upgrade the database"):
         database.upgrade()

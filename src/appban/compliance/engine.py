@@ -70,6 +70,48 @@ class Engine:
         self._seq = 0
         self._now: dt.datetime | None = None
 
+    @classmethod
+    def restore(cls, staleness: StalenessPolicy, now: dt.datetime, *, rules: Iterable[Rule],
+                devices: Iterable[Device], inventories: Mapping[str, DeviceInventory],
+                exemptions: Iterable[Exemption], attestations: Iterable[Attestation],
+                findings: Mapping[Key, Verdict]) -> Engine:
+        """An engine over a working set loaded from the store, its findings taken as they were stored.
+
+        The shells load only what an operation can touch (the devices of an imported file, the candidates of
+        a changed restriction), apply the operation, and persist the changes it returns.
+        """
+        engine = cls(staleness)
+        engine._now = now
+        engine.rules = {rule.id: rule for rule in rules}
+        engine.exemptions = {e.id: e for e in exemptions}
+        engine.attestations = {(a.device, a.restriction): a for a in attestations}
+        engine.inventories = dict(inventories)
+        for inventory in engine.inventories.values():
+            for app in inventory.apps:
+                engine._holders_of[app].add(inventory.device)
+        for device in devices:
+            engine.devices[device.id] = device
+            if device.holder is not None:
+                engine._devices_of_holder[device.holder].add(device.id)
+            engine._refresh_visibility(device.id, now)
+        for key, verdict in findings.items():
+            if key[0] in engine.devices:
+                engine.findings[key] = verdict
+                engine._by_rule[key[1]].add(key[0])
+        return engine
+
+    def reevaluate(self, keys: Iterable[Key], now: dt.datetime) -> list[Change]:
+        """Re-evaluate given pairs now (the shells' time transitions: deadlines passed, inventories stale)."""
+        return self._advance(now) + self._reevaluate_pairs(keys, now)
+
+    def reevaluate_rule(self, restriction_id: str, now: dt.datetime) -> list[Change]:
+        """Re-evaluate every candidate of one restriction (a rule that started, expired or was adopted)."""
+        changes = self._advance(now)
+        rule = self.rules.get(restriction_id)
+        if rule is None:
+            return changes
+        return changes + self._reevaluate_rule(restriction_id, self._candidates(restriction_id, rule.banned), now)
+
     # --- inputs ------------------------------------------------------------------------------------------
 
     def put_device(self, device: Device, now: dt.datetime) -> list[Change]:

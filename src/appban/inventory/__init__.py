@@ -1,5 +1,6 @@
 """Inventory sources: one module per real device-management format, each turning a file into DeviceReports."""
 
+from appban.inventory.formats import FORMATS, inventory_format
 from appban.inventory.interface import (
     MAX_RECORD_APPS,
     DeviceReport,
@@ -12,6 +13,7 @@ from appban.inventory.interface import (
 )
 
 __all__ = [
+    "FORMATS",
     "MAX_RECORD_APPS",
     "DeviceReport",
     "InstalledApp",
@@ -20,4 +22,5 @@ __all__ = [
     "ReportDefaults",
     "ReportKind",
     "Visibility",
+    "inventory_format",
 ]

@@ -19,11 +19,14 @@ import ijson
 
 from appban.errors import InvalidInput
 
-__all__ = ["JsonPage", "JsonStart", "json_document", "json_lines", "json_records", "json_start"]
+__all__ = ["JsonPage", "JsonStart", "json_document", "json_lines", "json_peek", "json_records", "json_start"]
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one osquery result line; larger is hostile
 MAX_RECORD_EVENTS = 1_000_000  # JSON tokens in one record: a device with 20,000 apps needs about 200,000
 MAX_START_BYTES = 1024 * 1024  # how far `json_start` reads to see how a document begins
+MAX_DEPTH = 64  # nested lists and objects; real formats need under 10, deeper is hostile (slow prefixes, recursion)
+MAX_PREFIX_CHARS = 1024  # a path of keys longer than this matches no record path: see `_events`
+OVERLONG_PREFIX = "..overlong.."  # the prefix of values under such a path
 
 
 @dataclass(slots=True)
@@ -42,7 +45,7 @@ def json_records(stream: BinaryIO, source: str, item_path: str, page: JsonPage |
     list_path = "" if top_list else item_path.removesuffix(".item")
     found_list = False
     try:
-        events = ijson.parse(stream, use_float=False)
+        events = _events(stream, source)
         builder: ijson.ObjectBuilder | None = None
         depth = 0
         tokens = 0
@@ -122,13 +125,27 @@ def json_start(stream: BinaryIO, source: str) -> tuple[JsonStart, BinaryIO]:
             raise InvalidInput.at(source, f"no JSON value begins within the first {MAX_START_BYTES} bytes")
 
 
+def json_peek(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """The first byte of a stream that is not white space (b"" if there is none within `MAX_START_BYTES`), and a
+    stream that reads the whole input again from its first byte: for inputs that are either one JSON document or
+    JSON lines, which `json_start` cannot tell apart without losing the line a malformed first line is on."""
+    head = b""
+    while len(head) <= MAX_START_BYTES:
+        chunk = stream.read(64 * 1024)
+        head += chunk
+        stripped = head.lstrip()
+        if stripped or not chunk:
+            return stripped[:1], io.BufferedReader(_Replay(head, stream))
+    return b"", io.BufferedReader(_Replay(head, stream))
+
+
 def json_document(stream: BinaryIO, source: str) -> Any:
     """The whole document as one value, for a file that is a single record; more than `MAX_RECORD_EVENTS`
     JSON values is refused."""
     builder = ijson.ObjectBuilder()
     count = 0
     with _json_errors(source):
-        for _prefix, event, value in ijson.parse(stream, use_float=False):
+        for _prefix, event, value in _events(stream, source):
             count += 1
             if count > MAX_RECORD_EVENTS:
                 raise InvalidInput.at(source, f"the document holds more than {MAX_RECORD_EVENTS} JSON values")
@@ -138,13 +155,46 @@ def json_document(stream: BinaryIO, source: str) -> Any:
     return builder.value
 
 
+def _events(stream: BinaryIO, source: str) -> Iterator[tuple[str, str, Any]]:
+    """`ijson.parse`'s (prefix, event, value) events, computed here from `ijson.basic_parse` so that hostile
+    nesting costs nothing: ijson.parse joins the whole path for every event of a 64 KiB chunk before yielding
+    the first (64 KiB of `[` takes seconds, quadratic in the depth). Here nesting past `MAX_DEPTH` is refused
+    as soon as it is read, a prefix is built once per key, and one longer than `MAX_PREFIX_CHARS` (which no
+    format's record path is) becomes `OVERLONG_PREFIX`, so long keys cannot make every event expensive."""
+    containers: list[str] = []  # the prefix of each open list or object
+    values: list[str] = []  # the prefix of the values inside it
+    for event, value in ijson.basic_parse(stream, use_float=False):
+        if event == "map_key":
+            container = containers[-1]
+            values[-1] = _child(container, str(value))
+            yield container, event, value
+        elif event in ("start_map", "start_array"):
+            if len(containers) >= MAX_DEPTH:
+                raise InvalidInput.at(source, f"the JSON nests lists and objects more than {MAX_DEPTH} levels deep")
+            prefix = values[-1] if values else ""
+            containers.append(prefix)
+            values.append(prefix if event == "start_map" else _child(prefix, "item"))
+            yield prefix, event, value
+        elif event in ("end_map", "end_array"):
+            values.pop()
+            yield containers.pop(), event, value
+        else:
+            yield (values[-1] if values else ""), event, value
+
+
+def _child(prefix: str, name: str) -> str:
+    if prefix is OVERLONG_PREFIX or len(prefix) + len(name) >= MAX_PREFIX_CHARS:
+        return OVERLONG_PREFIX
+    return f"{prefix}.{name}" if prefix else name
+
+
 def _start_of(head: bytes, source: str, *, complete: bool) -> JsonStart | None:
     if not head.strip():
         if complete:
             raise InvalidInput.at(source, "the file is empty")
         return None
     try:
-        for _prefix, event, value in ijson.parse(io.BytesIO(head), use_float=False):
+        for _prefix, event, value in _events(io.BytesIO(head), source):
             if event == "start_map":
                 continue
             if event == "map_key":

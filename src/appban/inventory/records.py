@@ -9,6 +9,8 @@ is not a timestamp: 'yesterday'`, instead of a KeyError deep in a loop.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from appban.errors import InvalidInput, Location
 from appban.inventory.interface import MAX_RECORD_APPS, ReportDefaults
 from appban.model import App, Platform
 
-__all__ = ["IDENTIFIER_PATTERNS", "Record", "app_identity", "default_observed_at", "parse_timestamp"]
+__all__ = ["IDENTIFIER_PATTERNS", "Record", "SeenRecords", "app_identity", "default_observed_at", "parse_timestamp"]
 
 T = TypeVar("T")
 
@@ -129,6 +131,32 @@ class Record:
             yield Record.of(item, self.source, f"{self.label}, {field}[{index}]", self.line)
 
 
+class SeenRecords:
+    """The record ids already read from one file, each with a digest of its record, so that an id listed twice
+    is read once if both records are identical and refused, naming both, if they differ. Memory: one id, one
+    label and 16 bytes per record."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, bytes]] = {}
+
+    def first_time(self, key: str, record: Record, field: str) -> bool:
+        """True the first time `key` is seen, False for an identical repeat; raises for a different one."""
+        digest = _digest(record.value)
+        earlier = self._seen.get(key)
+        if earlier is None:
+            self._seen[key] = (record.label, digest)
+            return True
+        if earlier[1] == digest:
+            return False
+        raise record.fail(field, f"{_short(key)} is listed again with different data (first as {earlier[0]})",
+                          "a file holds each record once; export it again")
+
+
+def _digest(value: object) -> bytes:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)  # ASCII: lone surrogates too
+    return hashlib.blake2b(text.encode("ascii"), digest_size=16).digest()
+
+
 def app_identity(platform: Platform, identifier: str, record: Record, field: str) -> App:
     """An App, once the identifier has the shape its platform gives identifiers."""
     if not IDENTIFIER_PATTERNS[platform].fullmatch(identifier):
@@ -165,9 +193,9 @@ def parse_timestamp(value: object) -> dt.datetime | None:
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # Graph and AMAPI write up to nanoseconds
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves year 1 or 9999 out of range
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def _kind(value: object) -> str:

@@ -1,27 +1,48 @@
 """Storage: SQLAlchemy tables, repositories that speak model values, Alembic migrations.
 
 Open a `Database`, run work inside `database.session()` (one transaction), and use one repository per domain
-on that session. SQLite by default, PostgreSQL in production; see `appban.store.database`.
+on that session. SQLite by default, PostgreSQL in production; see `appban.store.database`. Repositories of
+devices, inventories and findings move rows in bulk (appban.store.bulk): they are sized for whole fleets.
 """
 
 from appban.store.adoptions import Adoption, AdoptionRepository
+from appban.store.attestations import AttestationRepository
 from appban.store.audit_log import AuditLog
 from appban.store.database import DEFAULT_URL, URL_VARIABLE, Database, database_url
+from appban.store.devices import DeviceRepository, UpsertCounts
+from appban.store.exemptions import ExemptionRecord, ExemptionRepository
+from appban.store.findings import FindingEvent, FindingRepository, StoredFinding
+from appban.store.holders import HolderRepository
+from appban.store.inventories import InventoryRepository, ReceivedReport
 from appban.store.organisations import ApplyCounts, OrganisationRepository
 from appban.store.restrictions import AppliedVersion, ApplyOutcome, RestrictionRepository, StoredRestriction
+from appban.store.settings import MAX_STALENESS_DAYS, SettingsRepository
 
 __all__ = [
     "DEFAULT_URL",
+    "MAX_STALENESS_DAYS",
     "URL_VARIABLE",
     "Adoption",
     "AdoptionRepository",
     "AppliedVersion",
     "ApplyCounts",
     "ApplyOutcome",
+    "AttestationRepository",
     "AuditLog",
     "Database",
+    "DeviceRepository",
+    "ExemptionRecord",
+    "ExemptionRepository",
+    "FindingEvent",
+    "FindingRepository",
+    "HolderRepository",
+    "InventoryRepository",
     "OrganisationRepository",
+    "ReceivedReport",
     "RestrictionRepository",
+    "SettingsRepository",
+    "StoredFinding",
     "StoredRestriction",
+    "UpsertCounts",
     "database_url",
 ]

@@ -3,6 +3,11 @@
 The text of each restriction file is kept verbatim in `restriction_versions.source_text` and is the truth;
 the other columns of a version are copies for querying. Enumerations are stored as their words in plain
 strings (no database enum types), so adding a word needs no migration. Every timestamp is UTC-aware.
+
+Devices and what is known of them (revision 0002): the current inventory of each device and its apps, every
+report received (applied or not), findings (sparse: only pairs that are not compliant) and every change of
+a finding's state, exemptions, attestations and per-organisation settings. A device's dependent rows go
+with it (ON DELETE CASCADE); the histories (`inventory_reports`, `finding_events`) stay.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -26,9 +34,19 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AdoptionRow",
+    "AttestationRow",
     "AuditLogRow",
     "Base",
+    "DeviceAppRow",
+    "DeviceRow",
+    "ExemptionRow",
+    "FindingEventRow",
+    "FindingRow",
+    "HolderRow",
+    "InventoryReportRow",
+    "InventoryRow",
     "OrganisationRow",
+    "OrganisationSettingsRow",
     "RestrictionRow",
     "RestrictionVersionRow",
     "UTCDateTime",
@@ -37,6 +55,13 @@ __all__ = [
 ID_LENGTH = 63  # appban.policy.organisations.ID_PATTERN: at most 63 characters
 HASH_LENGTH = 64  # SHA-256 in hex
 WORD_LENGTH = 32  # an enumeration's word
+DEVICE_ID_LENGTH = 512  # ids as the source MDM knows them (Intune GUIDs, AMAPI resource names, serials)
+APP_ID_LENGTH = 512  # package names, bundle ids, package family names
+EMAIL_LENGTH = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
+
+# Row ids of the histories, which grow without bound: 64-bit on PostgreSQL; on SQLite only INTEGER PRIMARY KEY
+# is the auto-incrementing row id (and it is 64-bit there anyway).
+HISTORY_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -151,3 +176,166 @@ class AuditLogRow(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON (appban.audit.canonical_details)
     prev_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+# --- devices, inventories, findings (revision 0002) -------------------------------------------------------
+
+
+class HolderRow(Base):
+    """A person devices are assigned to; devices name holders by e-mail without a foreign key (a holder may be
+    known to the MDM before appban knows anything else about them)."""
+
+    __tablename__ = "holders"
+
+    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH), primary_key=True)
+    organisation_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"),
+                                                        index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(WORD_LENGTH))
+
+
+class DeviceRow(Base):
+    """A device as its source MDM knows it. Its last inventory time is `inventories.observed_at`."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    ownership: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    funding: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    enrolled: Mapped[bool] = mapped_column(Boolean)
+    holder_email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    source_format: Mapped[str | None] = mapped_column(String(WORD_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class InventoryRow(Base):
+    """The current inventory of a device: the newest report folded in (appban.compliance.fold_report)."""
+
+    __tablename__ = "inventories"
+
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH),
+                                           ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    observed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    visibility: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    source_format: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class DeviceAppRow(Base):
+    """One app in a device's current inventory, present since the first report of its current run.
+
+    The (platform, identifier) index answers "which devices hold this app" for the incremental engine."""
+
+    __tablename__ = "device_apps"
+    __table_args__ = (Index("ix_device_apps_platform_identifier", "platform", "identifier"),)
+
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH),
+                                           ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(WORD_LENGTH), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(APP_ID_LENGTH), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(Text)
+    matched_by: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    present_since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class InventoryReportRow(Base):
+    """Every report received, applied or not: an older report never overwrites a newer one, but is kept."""
+
+    __tablename__ = "inventory_reports"
+    __table_args__ = (Index("ix_inventory_reports_device_id_observed_at", "device_id", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(HISTORY_ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH))
+    source_format: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    source_file: Mapped[str] = mapped_column(Text)
+    observed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    visibility: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    app_count: Mapped[int] = mapped_column(Integer)
+    applied: Mapped[bool] = mapped_column(Boolean)
+
+
+class FindingRow(Base):
+    """The state of one device against one restriction, held only when it is not `compliant` (sparse).
+
+    `apps` is a JSON list of `platform:identifier`, sorted; `since` is when the pair entered its state."""
+
+    __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_restriction_id_state", "restriction_id", "state"),
+                      Index("ix_findings_state_deadline", "state", "deadline"))  # FindingRepository.due
+
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH),
+                                           ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    restriction_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("restrictions.id"),
+                                                primary_key=True)
+    state: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    reason: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    apps: Mapped[str] = mapped_column(Text)
+    shadow: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    restriction_version: Mapped[int] = mapped_column(Integer)
+
+
+class FindingEventRow(Base):
+    """One change of a finding's state (or of its shadow mark). "Compliant or not covered" is written
+    `compliant`, so the history reads naturally; it outlives the device and the finding."""
+
+    __tablename__ = "finding_events"
+    __table_args__ = (Index("ix_finding_events_restriction_id_at", "restriction_id", "at"),)
+
+    id: Mapped[int] = mapped_column(HISTORY_ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH), index=True)
+    restriction_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    state_from: Mapped[str | None] = mapped_column(String(WORD_LENGTH))
+    state_to: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    shadow: Mapped[bool] = mapped_column(Boolean)
+
+
+class ExemptionRow(Base):
+    """A device, or every device of a holder, excused from one restriction until `ends` (or revocation)."""
+
+    __tablename__ = "exemptions"
+    __table_args__ = (CheckConstraint("(device_id IS NULL) <> (holder_email IS NULL)", name="one_subject"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    restriction_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("restrictions.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(DEVICE_ID_LENGTH))
+    holder_email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    reason: Mapped[str] = mapped_column(Text)
+    approver: Mapped[str] = mapped_column(Text)
+    ends: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(Text)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AttestationRow(Base):
+    """A holder's latest statement that a restriction's apps are gone from a device, until `expires`."""
+
+    __tablename__ = "attestations"
+
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH),
+                                           ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    restriction_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("restrictions.id"),
+                                                primary_key=True, index=True)
+    holder: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OrganisationSettingsRow(Base):
+    """Settings of one organisation; an organisation without a row inherits from its ancestors."""
+
+    __tablename__ = "organisation_settings"
+
+    organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"),
+                                                 primary_key=True)
+    staleness_days: Mapped[int] = mapped_column(Integer)

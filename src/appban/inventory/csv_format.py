@@ -1,0 +1,239 @@
+"""appban's own CSV inventory, for any source without a format of its own (docs/inventory-csv.md).
+
+One row per (device, app), a header row first. Required columns: `device_id`, `platform`, `app_identifier`,
+`observed_at`; optional: `app_name`, `app_version`, `ownership`, `funding`, `enrolled`, `organisation`,
+`holder`, `visibility`, `device_name`. A device with no apps is one row with `app_identifier` empty. A
+device's rows may be anywhere in the file; they are grouped by `device_id` and must agree on the device's
+fields (an empty cell states nothing; two different values are an error naming both rows).
+
+The file is UTF-8 (a byte-order mark is allowed), comma-separated, with RFC 4180 quoting read strictly: a
+stray quote, a NUL byte, a line over `MAX_LINE_BYTES` bytes or a field over the csv module's field size
+limit is refused, as are unknown columns (with the closest known name), missing required columns, and rows
+with more or fewer cells than the header. Errors name the file, the line, the row and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import BinaryIO, cast
+
+from appban.catalog import Catalog
+from appban.errors import InvalidInput, Location, Problem
+from appban.inventory.interface import MAX_RECORD_APPS, DeviceReport, InstalledApp, ReportDefaults, Visibility
+from appban.inventory.records import Record, app_identity
+from appban.model import App, Funding, Ownership, Platform
+
+__all__ = ["CSV", "DEVICE_COLUMNS", "MAX_LINE_BYTES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "CsvFormat"]
+
+REQUIRED_COLUMNS = ("device_id", "platform", "app_identifier", "observed_at")
+OPTIONAL_COLUMNS = ("app_name", "app_version", "ownership", "funding", "enrolled", "organisation", "holder",
+                    "visibility", "device_name")
+# The columns that describe the device, not the app: every row of one device must agree on them.
+DEVICE_COLUMNS = ("platform", "observed_at", "ownership", "funding", "enrolled", "organisation", "holder",
+                  "visibility", "device_name")
+MAX_LINE_BYTES = 1024 * 1024
+
+_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+_WORDS = ("platform", "ownership", "funding", "visibility")  # read case-insensitively: `iOS` is `ios`
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class _Strict(csv.Dialect):
+    delimiter = ","
+    quotechar = '"'
+    doublequote = True
+    skipinitialspace = False
+    lineterminator = "\r\n"
+    quoting = csv.QUOTE_MINIMAL
+    strict = True
+
+
+@dataclass(slots=True)
+class _Device:
+    line: int
+    values: dict[str, tuple[object, int]] = field(default_factory=dict)  # column -> (value, row that set it)
+    apps: dict[App, InstalledApp] = field(default_factory=dict)
+
+
+class CsvFormat:
+    """Reads appban's documented CSV inventory."""
+
+    name = "csv"
+
+    def read(self, stream: BinaryIO, source: str, catalog: Catalog, defaults: ReportDefaults,
+             ) -> Iterator[DeviceReport]:
+        reader = csv.reader(_lines(stream, source), dialect=_Strict)
+        rows = _rows(reader, source)
+        try:
+            _, header = next(rows)
+        except StopIteration:
+            raise InvalidInput.at(source, "the file is empty", hint="the first line names the columns") from None
+        if not any(cell.strip() for cell in header):
+            raise InvalidInput.at(source, "the first line is blank", line=1, hint="the first line names the columns")
+        columns = _columns(header, source)
+        devices: dict[str, _Device] = {}
+        row_number = 1  # the header is row 1, as a spreadsheet numbers it
+        for line, cells in rows:
+            row_number += 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(columns):
+                raise InvalidInput.at(source, f"row {row_number} has {len(cells)} cells, the header names "
+                                      f"{len(columns)} columns", line=line)
+            _add(devices, _record(columns, cells, source, row_number, line), row_number, line)
+        for device_id, device in devices.items():
+            yield _report(device_id, device, source)
+
+
+CSV = CsvFormat()
+
+
+def _lines(stream: BinaryIO, source: str) -> Iterator[str]:
+    """The file's lines, line endings kept (the csv module needs them), each checked and decoded on its own."""
+    number = 0
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise InvalidInput.at(source, f"the line is longer than {MAX_LINE_BYTES} bytes", line=number)
+        if b"\x00" in raw:
+            raise InvalidInput.at(source, "the line holds a NUL byte", line=number, hint="is this a CSV text file?")
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidInput.at(source, f"not UTF-8 text (byte {error.start + 1} of the line)", line=number,
+                                  hint="save the file as CSV UTF-8") from None
+
+
+def _rows(reader: Iterator[list[str]], source: str) -> Iterator[tuple[int, list[str]]]:
+    """(line where the row starts, cells) for each row; quoting errors name their line."""
+    line = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            hint = (f"a cell holds at most {csv.field_size_limit()} characters" if "field limit" in str(error)
+                    else "cells holding commas, quotes or line breaks are quoted, and their quotes doubled")
+            raise InvalidInput.at(source, f"not valid CSV: {error}", line=_line_num(reader, line), hint=hint) \
+                from None
+        yield line, cells
+        line = _line_num(reader, line) + 1
+
+
+def _line_num(reader: Iterator[list[str]], default: int) -> int:
+    number = getattr(reader, "line_num", default)
+    return number if isinstance(number, int) else default
+
+
+def _columns(header: list[str], source: str) -> tuple[str, ...]:
+    names = tuple(cell.strip().lower() for cell in header)
+    problems: list[Problem] = []
+
+    def problem(message: str, hint: str | None = None) -> None:
+        problems.append(Problem(Location(source, 1), message, hint))
+
+    for index, name in enumerate(names, start=1):
+        if not name:
+            problem(f"column {index} of the header has no name")
+        elif names.index(name) != index - 1:
+            problem(f"column `{name}` is named twice in the header")
+        elif name not in _COLUMNS:
+            close = difflib.get_close_matches(name, _COLUMNS, n=1)
+            problem(f"unknown column `{header[index - 1].strip()}`",
+                    f"did you mean `{close[0]}`?" if close else f"known columns: {', '.join(_COLUMNS)}")
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        problem(f"the header lacks the required column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(f'`{name}`' for name in missing)}",
+                "the first line names the columns: device_id,platform,app_identifier,observed_at,...")
+    if problems:
+        raise InvalidInput(problems)
+    return names
+
+
+def _record(columns: tuple[str, ...], cells: list[str], source: str, row: int, line: int) -> Record:
+    values: dict[str, str] = {}
+    for name, cell in zip(columns, cells, strict=True):
+        value = cell.strip()
+        if value:
+            values[name] = value.lower() if name in _WORDS else value
+    return Record(values, source, f"row {row}", line)
+
+
+def _choices(words: type[StrEnum]) -> Mapping[str, StrEnum]:
+    return {member.value: member for member in words}
+
+
+def _device_values(record: Record) -> dict[str, object]:
+    holder = record.text("holder", required=False)
+    if holder is not None and not _EMAIL.fullmatch(holder):
+        raise record.fail("holder", f"{holder!r} is not an e-mail address")
+    values: dict[str, object | None] = {
+        "platform": record.choice("platform", _choices(Platform)),
+        "observed_at": record.timestamp("observed_at"),
+        "ownership": record.choice("ownership", _choices(Ownership), required=False),
+        "funding": record.choice("funding", _choices(Funding), required=False),
+        "enrolled": record.boolean("enrolled"),
+        "organisation": record.text("organisation", required=False),
+        "holder": holder,
+        "visibility": record.choice("visibility", _choices(Visibility), required=False),
+        "device_name": record.text("device_name", required=False),
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _add(devices: dict[str, _Device], record: Record, row: int, line: int) -> None:
+    device_id = record.required_text("device_id")
+    values = _device_values(record)
+    device = devices.setdefault(device_id, _Device(line))
+    for name, value in values.items():
+        known = device.values.setdefault(name, (value, row))
+        if known[0] != value:
+            raise record.fail(name, f"is {_show(value)} for device {device_id!r}, but row {known[1]} says "
+                              f"{_show(known[0])}", "the rows of one device agree on the device's columns")
+    identifier = record.text("app_identifier", required=False)
+    if identifier is None:
+        return
+    app = app_identity(cast(Platform, values["platform"]), identifier, record, "app_identifier")
+    if app not in device.apps and len(device.apps) >= MAX_RECORD_APPS:
+        raise record.fail("app_identifier", f"is one app more than the {MAX_RECORD_APPS} accepted for one device")
+    device.apps.setdefault(app, InstalledApp(app, record.text("app_name", required=False),
+                                             record.text("app_version", required=False)))
+
+
+def _report(device_id: str, device: _Device, source: str) -> DeviceReport:
+    def value(name: str) -> object:  # typed by `_device_values`, which read each column
+        return device.values.get(name, (None, 0))[0]
+
+    return DeviceReport(
+        device_id=device_id,
+        platform=cast(Platform, value("platform")),
+        observed_at=cast(dt.datetime, value("observed_at")),
+        apps=tuple(device.apps.values()),
+        visibility=cast(Visibility | None, value("visibility")) or Visibility.FULL,
+        where=Location(source, device.line),
+        ownership=cast(Ownership | None, value("ownership")),
+        funding=cast(Funding | None, value("funding")),
+        enrolled=cast(bool | None, value("enrolled")),
+        organisation=cast(str | None, value("organisation")),
+        holder=cast(str | None, value("holder")),
+        name=cast(str | None, value("device_name")),
+    )
+
+
+def _show(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(str(value))

@@ -1,0 +1,40 @@
+"""The operations the shells (CLI, API) offer, each inside one transaction: import, evaluate, impact, report."""
+
+from appban.service.context import DEFAULT_STALENESS_DAYS, PolicyContext, load_context
+from appban.service.evaluation import (
+    Outcome,
+    apply_reports,
+    evaluate_pairs,
+    evaluate_rules,
+    exempted_or_attested,
+    refresh_due,
+)
+from appban.service.importing import ImportSummary, import_stream
+from appban.service.reporting import (
+    AffectedDevice,
+    Impact,
+    Report,
+    RestrictionSummary,
+    compliance_report,
+    impact,
+)
+
+__all__ = [
+    "DEFAULT_STALENESS_DAYS",
+    "AffectedDevice",
+    "Impact",
+    "ImportSummary",
+    "Outcome",
+    "PolicyContext",
+    "Report",
+    "RestrictionSummary",
+    "apply_reports",
+    "compliance_report",
+    "evaluate_pairs",
+    "evaluate_rules",
+    "exempted_or_attested",
+    "impact",
+    "import_stream",
+    "load_context",
+    "refresh_due",
+]

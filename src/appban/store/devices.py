@@ -1,0 +1,235 @@
+"""Devices in the store: the bulk upsert an import makes, and the look-ups the incremental engine needs.
+
+Every operation here is sized for a fleet of hundreds of thousands: reads send ids `CHUNK` at a time, writes
+are one executemany per batch, and the questions the engine asks ("which devices hold this app", "which
+devices can we not see") are answered by indexed queries, never by loading the fleet. A device's last
+inventory time is not a column of its own: it is read from its current inventory (`inventories`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from sqlalchemy import Row, Select, delete, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from appban.audit import AuditEvent
+from appban.errors import Conflict, InvalidInput, Location, Problem
+from appban.inventory.interface import Visibility
+from appban.model import App, Device, FindingState, Funding, Ownership, Platform
+from appban.store.audit_log import AuditLog
+from appban.store.bulk import BATCH, CHUNK, chunked, insert_rows
+from appban.store.tables import (
+    DEVICE_ID_LENGTH,
+    DeviceAppRow,
+    DeviceRow,
+    FindingEventRow,
+    FindingRow,
+    InventoryRow,
+    OrganisationRow,
+    UTCDateTime,
+)
+
+__all__ = ["DeviceRepository", "UpsertCounts"]
+
+_Row: TypeAlias = "Row[*tuple[Any, ...]]"  # a result row of any columns
+
+_COLUMNS = (DeviceRow.id, DeviceRow.organisation_id, DeviceRow.platform, DeviceRow.ownership, DeviceRow.funding,
+            DeviceRow.enrolled, DeviceRow.holder_email, InventoryRow.observed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What a bulk upsert did."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+class DeviceRepository:
+    """Devices in one session (one transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def upsert(self, devices: Sequence[Device], *, now: dt.datetime, source_format: str | None = None,
+               names: Mapping[str, str | None] | None = None) -> UpsertCounts:
+        """Create new devices and update changed ones; a device listed twice counts once, the last one wins.
+
+        `last_inventory` is ignored (it is the current inventory's time, see `InventoryRepository.save`).
+        `source_format` and the display `names` (device id -> name), when given, are stored too; a device
+        without an entry in `names` keeps its stored name. Raises InvalidInput (nothing written) when a
+        device's organisation is not stored or its id is empty or too long, and Conflict when a concurrent
+        transaction created one of the new devices first.
+        """
+        latest = {device.id: device for device in devices}
+        self._check(latest.values())
+        names = names or {}
+        created = updated = unchanged = 0
+        for chunk in chunked(latest):
+            stored = {row.id: row for row in self._session.execute(
+                select(DeviceRow.id, DeviceRow.organisation_id, DeviceRow.platform, DeviceRow.ownership,
+                       DeviceRow.funding, DeviceRow.enrolled, DeviceRow.holder_email, DeviceRow.name,
+                       DeviceRow.source_format).where(DeviceRow.id.in_(chunk)))}
+            new: list[dict[str, Any]] = []
+            changed: list[dict[str, Any]] = []
+            for device_id in chunk:
+                device = latest[device_id]
+                row = stored.get(device_id)
+                values: dict[str, Any] = {
+                    "id": device.id, "organisation_id": device.organisation, "platform": device.platform.value,
+                    "ownership": device.ownership.value, "funding": device.funding.value,
+                    "enrolled": device.enrolled, "holder_email": device.holder,
+                    "name": names.get(device_id, row.name if row is not None else None),
+                    "source_format": source_format or (row.source_format if row is not None else None),
+                }
+                if row is None:
+                    new.append(values | {"created_at": now, "updated_at": now})
+                elif any(values[field] != getattr(row, field) for field in values):
+                    changed.append(values | {"updated_at": now})
+                else:
+                    unchanged += 1
+            try:
+                insert_rows(self._session, DeviceRow, new)
+            except IntegrityError as error:  # PostgreSQL: another transaction created one of them meanwhile
+                raise Conflict(f"device `{new[0]['id']}` or another of {len(new)} new devices was created by "
+                               "someone else at the same time (import again)") from error
+            for batch in chunked(changed, BATCH):
+                self._session.execute(update(DeviceRow), batch)
+            created += len(new)
+            updated += len(changed)
+        return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, Device]:
+        """The stored devices among `ids` (unknown ids are left out), with their last inventory time."""
+        out: dict[str, Device] = {}
+        for chunk in chunked(set(ids)):
+            for row in self._session.execute(_select_devices().where(DeviceRow.id.in_(chunk))):
+                out[row.id] = _device(row)
+        return out
+
+    def all(self, chunk_size: int = CHUNK) -> Iterator[Device]:
+        """Every device by id, read `chunk_size` at a time (keyset pagination: memory stays bounded)."""
+        after: str | None = None
+        while True:
+            query = _select_devices().order_by(DeviceRow.id).limit(chunk_size)
+            if after is not None:
+                query = query.where(DeviceRow.id > after)
+            rows = self._session.execute(query).all()
+            for row in rows:
+                yield _device(row)
+            if len(rows) < chunk_size:
+                return
+            after = rows[-1].id
+
+    def count(self) -> int:
+        return self._session.scalar(select(func.count()).select_from(DeviceRow)) or 0
+
+    def ids_holding(self, apps: Iterable[App]) -> set[str]:
+        """The devices whose current inventory holds any of `apps` (the (platform, identifier) index)."""
+        by_platform: dict[str, set[str]] = defaultdict(set)
+        for app in apps:
+            by_platform[app.platform.value].add(app.identifier)
+        out: set[str] = set()
+        for platform, identifiers in sorted(by_platform.items()):
+            for chunk in chunked(sorted(identifiers)):
+                out.update(self._session.scalars(
+                    select(DeviceAppRow.device_id).distinct()
+                    .where(DeviceAppRow.platform == platform, DeviceAppRow.identifier.in_(chunk))))
+        return out
+
+    def ids_in_organisations(self, organisations: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in chunked(set(organisations)):
+            out.update(self._session.scalars(select(DeviceRow.id).where(DeviceRow.organisation_id.in_(chunk))))
+        return out
+
+    def ids_of_holder(self, email: str) -> set[str]:
+        """The devices assigned to a holder (for exemptions granted to a person)."""
+        return set(self._session.scalars(select(DeviceRow.id).where(DeviceRow.holder_email == email)))
+
+    def ids_unseen(self, now: dt.datetime, staleness_for: Callable[[str], dt.timedelta]) -> set[str]:
+        """The devices the engine cannot see now: no inventory, personal apps invisible, or an inventory older
+        than the staleness limit of the device's organisation (`staleness_for(organisation)`).
+
+        One query per distinct staleness limit (usually one, for the whole fleet), filtered by organisation
+        only when limits differ.
+        """
+        organisations = self._session.scalars(select(DeviceRow.organisation_id).distinct()).all()
+        by_limit: dict[dt.timedelta, list[str]] = defaultdict(list)
+        for organisation in organisations:
+            by_limit[staleness_for(organisation)].append(organisation)
+        out: set[str] = set()
+        for limit, members in sorted(by_limit.items()):
+            query = (select(DeviceRow.id).outerjoin(InventoryRow, InventoryRow.device_id == DeviceRow.id)
+                     .where(or_(InventoryRow.device_id.is_(None),
+                                InventoryRow.visibility != Visibility.FULL.value,
+                                InventoryRow.observed_at < now - limit)))
+            if len(by_limit) == 1:
+                out.update(self._session.scalars(query))
+                continue
+            for chunk in chunked(sorted(members)):
+                out.update(self._session.scalars(query.where(DeviceRow.organisation_id.in_(chunk))))
+        return out
+
+    def delete(self, ids: Iterable[str], *, actor: str, now: dt.datetime) -> int:
+        """Remove devices with their inventories, apps, findings and attestations; returns how many were removed.
+
+        Each removed finding gets a closing event (to `compliant`: no longer covered) so the history still
+        adds up, and the removal is audited with the ids and the number of findings it closed.
+        """
+        removed: list[str] = []
+        findings = 0
+        for chunk in chunked(sorted(set(ids))):
+            present = list(self._session.scalars(select(DeviceRow.id).where(DeviceRow.id.in_(chunk))))
+            if not present:
+                continue
+            closing = select(FindingRow.device_id, FindingRow.restriction_id, literal(now, UTCDateTime()),
+                             FindingRow.state, literal(FindingState.COMPLIANT.value), FindingRow.shadow,
+                             ).where(FindingRow.device_id.in_(present))
+            findings += self._session.scalar(
+                select(func.count()).select_from(FindingRow).where(FindingRow.device_id.in_(present))) or 0
+            self._session.execute(insert(FindingEventRow).from_select(
+                ["device_id", "restriction_id", "at", "state_from", "state_to", "shadow"], closing))
+            self._session.execute(delete(DeviceRow).where(DeviceRow.id.in_(present))
+                                  .execution_options(synchronize_session=False))
+            removed += present
+        if removed:
+            AuditLog(self._session).append(AuditEvent.DEVICE_DELETE, removed[0] if len(removed) == 1 else "devices",
+                                           actor=actor, at=now,
+                                           details={"devices": removed, "findings_closed": findings})
+        return len(removed)
+
+    def _check(self, devices: Iterable[Device]) -> None:
+        where = Location("devices")
+        problems: list[Problem] = []
+        first_device: dict[str, str] = {}
+        for device in devices:
+            first_device.setdefault(device.organisation, device.id)
+            if not 1 <= len(device.id) <= DEVICE_ID_LENGTH:
+                problems.append(Problem(where, f"device `{device.id[:80]}`: `id` must have 1 to {DEVICE_ID_LENGTH} "
+                                        "characters"))
+        known: set[str] = set()
+        for chunk in chunked(sorted(first_device)):
+            known.update(self._session.scalars(select(OrganisationRow.id).where(OrganisationRow.id.in_(chunk))))
+        problems += [Problem(where, f"device `{device_id}`: unknown organisation `{organisation}`",
+                             "apply the organisations file first")
+                     for organisation, device_id in sorted(first_device.items()) if organisation not in known]
+        if problems:
+            raise InvalidInput(problems)
+
+
+def _select_devices() -> Select[*tuple[Any, ...]]:
+    return select(*_COLUMNS).outerjoin(InventoryRow, InventoryRow.device_id == DeviceRow.id)
+
+
+def _device(row: _Row) -> Device:
+    return Device(id=row.id, organisation=row.organisation_id, platform=Platform(row.platform),
+                  ownership=Ownership(row.ownership), funding=Funding(row.funding), enrolled=row.enrolled,
+                  holder=row.holder_email, last_inventory=row.observed_at)

@@ -1,0 +1,222 @@
+"""Findings in the store: the current state of every (device, restriction) pair that is not compliant, and
+the history of every change of state.
+
+Findings are sparse, as in the engine (appban.compliance.engine): a pair without a row is compliant or not
+covered. `apply` persists the engine's changes: it writes, rewrites or removes rows and appends one event per
+change of state (or of the "shadow" mark), with "compliant or not covered" written `compliant` on either
+side. A change that keeps the state but moves the reason or the deadline rewrites the row without an event,
+and keeps `since`, the time the pair entered its state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from appban.compliance.engine import Change, Key
+from appban.compliance.evaluate import Verdict
+from appban.model import App, Finding, FindingState, Platform
+from appban.store.bulk import BATCH, chunked, insert_rows
+from appban.store.tables import DeviceRow, FindingEventRow, FindingRow
+
+__all__ = ["FindingEvent", "FindingRepository", "StoredFinding"]
+
+_Row: TypeAlias = "Row[*tuple[Any, ...]]"  # a result row of any columns
+
+_COLUMNS = (FindingRow.device_id, FindingRow.restriction_id, FindingRow.state, FindingRow.reason,
+            FindingRow.deadline, FindingRow.apps, FindingRow.shadow, FindingRow.since,
+            FindingRow.restriction_version)
+# States whose deadline is a moment when the pair moves on by itself: a grace period or an exemption ends.
+# A non-compliant finding's deadline is the one it already passed.
+_PENDING = tuple(state.value for state in FindingState
+                 if state not in (FindingState.COMPLIANT, FindingState.NON_COMPLIANT))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A stored finding: the engine's verdict, since when the pair is in this state, and the version of the
+    restriction that produced it."""
+
+    verdict: Verdict
+    since: dt.datetime
+    restriction_version: int
+
+    def finding(self, device: str, restriction: str) -> Finding:
+        """As the glossary's `Finding`."""
+        v = self.verdict
+        return Finding(device=device, restriction=restriction, state=v.state, since=self.since,
+                       deadline=v.deadline, apps=v.apps, reason=v.reason, shadow=v.shadow)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingEvent:
+    """One change of a pair's state; `compliant` stands for "compliant or not covered"."""
+
+    device: str
+    restriction: str
+    at: dt.datetime
+    state_from: FindingState | None
+    state_to: FindingState
+    shadow: bool
+
+
+class FindingRepository:
+    """Findings and their history in one session (one transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get_for_devices(self, ids: Iterable[str]) -> dict[Key, StoredFinding]:
+        """Every stored finding of these devices."""
+        out: dict[Key, StoredFinding] = {}
+        for chunk in chunked(set(ids)):
+            out.update(_keyed(self._session.execute(select(*_COLUMNS).where(FindingRow.device_id.in_(chunk)))))
+        return out
+
+    def get_for_restriction(self, restriction_id: str) -> dict[Key, StoredFinding]:
+        """Every stored finding of one restriction."""
+        return dict(_keyed(self._session.execute(
+            select(*_COLUMNS).where(FindingRow.restriction_id == restriction_id))))
+
+    def get_pairs(self, keys: Iterable[Key]) -> dict[Key, StoredFinding]:
+        """The stored findings among these (device, restriction) pairs."""
+        return {key: _stored(row) for key, row in self._rows(keys).items()}
+
+    def apply(self, changes: Sequence[Change], *, now: dt.datetime, versions: Mapping[str, int]) -> int:
+        """Persist the engine's changes and return the number of events written.
+
+        Several changes of one pair collapse into the last one. `versions` gives the restriction version in
+        force (restriction id -> version), recorded with each finding written.
+        """
+        final: dict[Key, Verdict | None] = {}
+        for change in changes:
+            final[(change.device, change.restriction)] = change.after
+        stored = self._rows(final)
+        removed: list[Key] = []
+        new: list[dict[str, Any]] = []
+        rewritten: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for key, after in final.items():
+            row = stored.get(key)
+            if after is None or after.state is FindingState.COMPLIANT:
+                if row is not None:
+                    removed.append(key)
+                    events.append(_event(key, now, row.state, FindingState.COMPLIANT.value, row.shadow))
+                continue
+            version = versions.get(key[1], row.restriction_version if row is not None else 0)
+            values = {"device_id": key[0], "restriction_id": key[1], "state": after.state.value,
+                      "reason": after.reason, "deadline": after.deadline, "apps": _apps_text(after.apps),
+                      "shadow": after.shadow, "restriction_version": version}
+            if row is None:
+                new.append(values | {"since": now})
+                events.append(_event(key, now, FindingState.COMPLIANT.value, after.state.value, after.shadow))
+                continue
+            values["since"] = row.since if row.state == after.state.value else now
+            if any(values[field] != getattr(row, field) for field in values):
+                rewritten.append(values)
+            if row.state != after.state.value or row.shadow != after.shadow:
+                events.append(_event(key, now, row.state, after.state.value, after.shadow))
+        self._delete(removed)
+        insert_rows(self._session, FindingRow, new)
+        for batch in chunked(rewritten, BATCH):
+            self._session.execute(update(FindingRow), batch)
+        insert_rows(self._session, FindingEventRow, events)
+        return len(events)
+
+    def counts(self, restriction_id: str | None = None, organisations: Iterable[str] | None = None, *,
+               shadow: bool | None = None) -> dict[tuple[str, FindingState], int]:
+        """How many stored findings per (restriction, state): of one restriction, of devices of some
+        organisations, and shadow or not, when asked. Compliant pairs are not stored, so never counted."""
+        query = (select(FindingRow.restriction_id, FindingRow.state, func.count())
+                 .group_by(FindingRow.restriction_id, FindingRow.state))
+        if restriction_id is not None:
+            query = query.where(FindingRow.restriction_id == restriction_id)
+        if shadow is not None:
+            query = query.where(FindingRow.shadow.is_(shadow))
+        queries = [query]
+        if organisations is not None:
+            joined = query.join(DeviceRow, DeviceRow.id == FindingRow.device_id)
+            queries = [joined.where(DeviceRow.organisation_id.in_(chunk)) for chunk in chunked(set(organisations))]
+        totals: Counter[tuple[str, FindingState]] = Counter()
+        for each in queries:
+            for rule, state, count in self._session.execute(each):
+                totals[(rule, FindingState(state))] += count
+        return dict(totals)
+
+    def events(self, restriction_id: str | None = None, since: dt.datetime | None = None) -> list[FindingEvent]:
+        """The history of changes (of one restriction, from `since` on, when asked), oldest first."""
+        query = select(FindingEventRow.device_id, FindingEventRow.restriction_id, FindingEventRow.at,
+                       FindingEventRow.state_from, FindingEventRow.state_to, FindingEventRow.shadow)
+        if restriction_id is not None:
+            query = query.where(FindingEventRow.restriction_id == restriction_id)
+        if since is not None:
+            query = query.where(FindingEventRow.at >= since)
+        return [FindingEvent(device=row.device_id, restriction=row.restriction_id, at=row.at,
+                             state_from=None if row.state_from is None else FindingState(row.state_from),
+                             state_to=FindingState(row.state_to), shadow=row.shadow)
+                for row in self._session.execute(query.order_by(FindingEventRow.at, FindingEventRow.id))]
+
+    def due(self, now: dt.datetime) -> list[Key]:
+        """The pairs whose deadline has come and that move on by themselves then (a grace period or an
+        exemption ended), by device and restriction."""
+        query = (select(FindingRow.device_id, FindingRow.restriction_id)
+                 .where(FindingRow.state.in_(_PENDING), FindingRow.deadline <= now)
+                 .order_by(FindingRow.device_id, FindingRow.restriction_id))
+        return [(device, rule) for device, rule in self._session.execute(query)]
+
+    def _rows(self, keys: Iterable[Key]) -> dict[Key, _Row]:
+        by_rule: dict[str, set[str]] = defaultdict(set)
+        for device, rule in keys:
+            by_rule[rule].add(device)
+        out: dict[Key, _Row] = {}
+        for rule, devices in sorted(by_rule.items()):
+            for chunk in chunked(sorted(devices)):
+                for row in self._session.execute(select(*_COLUMNS).where(FindingRow.restriction_id == rule,
+                                                                          FindingRow.device_id.in_(chunk))):
+                    out[(row.device_id, row.restriction_id)] = row
+        return out
+
+    def _delete(self, keys: Iterable[Key]) -> None:
+        by_rule: dict[str, list[str]] = defaultdict(list)
+        for device, rule in keys:
+            by_rule[rule].append(device)
+        for rule, devices in sorted(by_rule.items()):
+            for chunk in chunked(devices):
+                self._session.execute(delete(FindingRow)
+                                      .where(FindingRow.restriction_id == rule, FindingRow.device_id.in_(chunk))
+                                      .execution_options(synchronize_session=False))
+
+
+def _keyed(rows: Iterable[_Row]) -> Iterable[tuple[Key, StoredFinding]]:
+    for row in rows:
+        yield (row.device_id, row.restriction_id), _stored(row)
+
+
+def _stored(row: _Row) -> StoredFinding:
+    verdict = Verdict(state=FindingState(row.state), reason=row.reason, deadline=row.deadline,
+                      apps=_apps(row.apps), shadow=row.shadow)
+    return StoredFinding(verdict=verdict, since=row.since, restriction_version=row.restriction_version)
+
+
+def _apps_text(apps: Iterable[App]) -> str:
+    return json.dumps(sorted(str(app) for app in apps), ensure_ascii=False, separators=(",", ":"))
+
+
+def _apps(text: str) -> frozenset[App]:
+    out: set[App] = set()
+    for item in json.loads(text):
+        platform, _, identifier = str(item).partition(":")
+        out.add(App(Platform(platform), identifier))
+    return frozenset(out)
+
+
+def _event(key: Key, at: dt.datetime, state_from: str, state_to: str, shadow: bool) -> dict[str, Any]:
+    return {"device_id": key[0], "restriction_id": key[1], "at": at, "state_from": state_from,
+            "state_to": state_to, "shadow": shadow}
