@@ -96,6 +96,8 @@ DatabaseOption = Annotated[str | None, typer.Option(
     "--database", "-d", help="Database URL (default: $APPBAN_DATABASE_URL, else sqlite:///appban.db).",
     show_default=False)]
 FilesArgument = Annotated[list[Path], typer.Argument(help="Policy files (YAML).", show_default=False)]
+InventoryFilesArgument = Annotated[list[Path], typer.Argument(
+    help="Inventory files exported from the device-management system.", show_default=False)]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 
 
@@ -292,7 +294,7 @@ def policy_impact(file: Annotated[Path, typer.Argument(help="A restriction file 
 
 @app.command("import")
 def import_inventory(
-    files: FilesArgument,
+    files: InventoryFilesArgument,
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(sorted(FORMATS))}.")],
     org: Annotated[str | None, typer.Option("--org", help="Organisation of devices the file does not place.")] = None,
     ownership: Annotated[Ownership | None, typer.Option(help="Default ownership.")] = None,

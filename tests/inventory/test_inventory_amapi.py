@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import io
 import json
@@ -10,17 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
+from appban.catalog import Catalog
 from appban.errors import InvalidInput
 from appban.inventory.amapi import AMAPI, AmapiFormat
 from appban.inventory.interface import MAX_RECORD_APPS, DeviceReport, InventoryFormat, ReportDefaults, Visibility
 from appban.model import App, Ownership, Platform
 
+from . import support
+
 SOURCE = "devices-page1.json"
-CATALOG: Catalog = default_catalog()
+CATALOG: Catalog = support.CATALOG
 DEFAULTS = ReportDefaults()
 TIKTOK = App(Platform.ANDROID, "com.zhiliaoapp.musically")
 
@@ -98,13 +99,7 @@ WORK_PROFILE: dict[str, Any] = {
 
 def device(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
     """A copy of a documented device with some fields changed (None removes one)."""
-    value = copy.deepcopy(FULLY_MANAGED if base is None else base)
-    for key, new in changes.items():
-        if new is None:
-            value.pop(key, None)
-        else:
-            value[key] = new
-    return value
+    return support.changed(FULLY_MANAGED if base is None else base, **changes)
 
 
 def page(*devices: Any, token: str | None = None) -> dict[str, Any]:
@@ -120,19 +115,13 @@ def encode(document: object) -> bytes:
 
 def read(data: bytes | object, source: str = SOURCE) -> list[DeviceReport]:
     raw = data if isinstance(data, bytes) else encode(data)
-    return list(AMAPI.read(io.BytesIO(raw), source, CATALOG, DEFAULTS))
+    return support.read(AMAPI, raw, source, DEFAULTS, seconds=None)
 
 
 def refused(data: bytes | object, *fragments: str) -> str:
     """The one problem reading `data` gives; it names the file and contains every fragment."""
-    with pytest.raises(InvalidInput) as caught:
-        read(data)
-    assert len(caught.value.problems) == 1
-    text = str(caught.value)
-    assert text.startswith(SOURCE + ":")
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return text
+    return str(support.refused(lambda: read(data), SOURCE, *fragments, prefix=SOURCE + ":", single=True,
+                               located=False))
 
 
 def identifiers(report: DeviceReport) -> set[str]:
@@ -393,29 +382,20 @@ def test_deep_nesting_is_refused() -> None:
 
 # --- properties -------------------------------------------------------------------------------------------------
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast(200)
 
-json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=20), st.sampled_from(["DEVICE_OWNER", "REMOVED", "DELETED", "COMPANY_OWNED",
-                                                     "2023-03-14T08:01:02Z", "com.zhiliaoapp.musically",
-                                                     "enterprises/e/devices/d", "0001-01-01T00:00:00+01:00"])),
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.sampled_from(["name", "packageName", "state", "applicationReports",
-                                                             "lastStatusReportTime"]) | st.text(max_size=8),
-                                            inner, max_size=4)),
-    max_leaves=15)
+json_values = support.json_values(
+    words=["DEVICE_OWNER", "REMOVED", "DELETED", "COMPANY_OWNED", "2023-03-14T08:01:02Z", "com.zhiliaoapp.musically",
+           "enterprises/e/devices/d", "0001-01-01T00:00:00+01:00"],
+    keys=["name", "packageName", "state", "applicationReports", "lastStatusReportTime"],
+    text_size=20, key_size=8, max_leaves=15)
 DEVICE_KEYS = ["name", "managementMode", "state", "appliedState", "ownership", "lastStatusReportTime",
                "lastPolicySyncTime", "applicationReports", "hardwareInfo", "userName", "user"]
 APP_KEYS = ["packageName", "state", "displayName", "versionName", "versionCode", "events"]
 
 
 def read_or_refuse(data: bytes) -> list[DeviceReport] | None:
-    try:
-        return read(data)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE + ":")
-        return None
+    return support.read_or_refuse(lambda: read(data), SOURCE + ":")
 
 
 @FAST
@@ -445,13 +425,7 @@ def test_any_value_for_an_app_report_field_is_read_or_refused(key: str, value: o
 @FAST
 @given(data=st.data())
 def test_cut_or_corrupted_pages_are_read_or_refused(data: st.DataObject) -> None:
-    raw = bytearray(encode(page(FULLY_MANAGED, WORK_PROFILE)))
-    position = data.draw(st.integers(0, len(raw) - 1))
-    if data.draw(st.booleans()):
-        raw = raw[:position]
-    else:
-        raw[position] = data.draw(st.integers(0, 255))
-    read_or_refuse(bytes(raw))
+    read_or_refuse(support.cut_or_corrupted(data, encode(page(FULLY_MANAGED, WORK_PROFILE))))
 
 
 segment = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)

@@ -6,26 +6,25 @@ import copy
 import datetime as dt
 import io
 import plistlib
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
+from appban.catalog import Catalog
 from appban.errors import InvalidInput
 from appban.inventory import apple_mdm
 from appban.inventory.apple_mdm import APPLE_MDM, AppleMdmFormat
 from appban.inventory.interface import DeviceReport, ReportDefaults, Visibility
 from appban.model import App, Platform
 
+from . import support
+
 SOURCE = "responses.plist"
 OBSERVED = dt.datetime(2023, 3, 15, 9, 30, tzinfo=dt.UTC)
 DEFAULTS = ReportDefaults(observed_at=OBSERVED)
-CATALOG: Catalog = default_catalog()
+CATALOG: Catalog = support.CATALOG
 
 # A device enrollment's answer as an iPhone sends it (keys and types per Apple's InstalledApplicationListResponse
 # and InstalledApplicationListItem; the DOCTYPE is the one every Apple property list carries).
@@ -101,36 +100,13 @@ def response(**changes: Any) -> dict[str, Any]:
 
 def read(data: bytes, defaults: ReportDefaults = DEFAULTS, fmt: AppleMdmFormat = APPLE_MDM,
          ) -> list[DeviceReport]:
-    with deadline(10):
-        return list(fmt.read(io.BytesIO(data), SOURCE, CATALOG, defaults))
+    return support.read(fmt, data, SOURCE, defaults)
 
 
 def refused(data: bytes, *fragments: str, defaults: ReportDefaults = DEFAULTS,
             fmt: AppleMdmFormat = APPLE_MDM) -> InvalidInput:
     """The file is refused with one InvalidInput naming the file and every fragment; nothing else escapes."""
-    with pytest.raises(InvalidInput) as caught:
-        read(data, defaults, fmt)
-    text = str(caught.value)
-    assert all(problem.where.source == SOURCE for problem in caught.value.problems)
-    assert text.startswith(SOURCE)
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return caught.value
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Fail instead of hanging: a hostile file must be refused quickly."""
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return support.refused(lambda: read(data, defaults, fmt), SOURCE, *fragments)
 
 
 def binary(value: Any) -> bytes:
@@ -390,22 +366,10 @@ def test_a_file_over_the_size_cap_is_refused_before_parsing(monkeypatch: pytest.
             "larger than")
 
 
-class Endless(io.RawIOBase):
-    """A stream that never ends: reading it whole would hang."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer)
-        view[:] = b"\x20" * len(view)
-        return len(view)
-
-
 def test_an_endless_stream_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(apple_mdm, "MAX_PLIST_BYTES", 1024 * 1024)
-    with deadline(10), pytest.raises(InvalidInput, match="larger than"):
-        list(APPLE_MDM.read(io.BufferedReader(Endless()), SOURCE, CATALOG, DEFAULTS))
+    with support.deadline(10), pytest.raises(InvalidInput, match="larger than"):
+        list(APPLE_MDM.read(io.BufferedReader(support.Endless(b"\x20")), SOURCE, CATALOG, DEFAULTS))
 
 
 def bplist(objects: list[bytes], top: int = 0) -> bytes:
@@ -506,15 +470,11 @@ RESPONSE_KEYS = ["UDID", "EnrollmentID", "EnrollmentUserID", "Status", "CommandU
                  "ErrorChain", "Command", "NotOnConsole"]
 ITEM_KEYS = ["Identifier", "Name", "ShortVersion", "Version", "Installing", "IsValidated", "BundleSize",
              "DownloadFailed", "DownloadCancelled", "IsAppClip", "ExternalVersionIdentifier"]
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast()
 
 
 def read_or_refuse(data: bytes, fmt: AppleMdmFormat = APPLE_MDM) -> list[DeviceReport] | None:
-    try:
-        return read(data, fmt=fmt)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
-        return None
+    return support.read_or_refuse(lambda: read(data, fmt=fmt), SOURCE)
 
 
 @FAST
@@ -543,21 +503,13 @@ def test_any_property_list_is_read_or_refused(document: object, as_binary: bool)
 @FAST
 @given(data=st.data())
 def test_corrupted_binary_plists_are_refused_or_read(data: st.DataObject) -> None:
-    original = bytearray(binary([response(), response(UDID="D2")]))
-    for _ in range(data.draw(st.integers(min_value=1, max_value=8))):
-        position = data.draw(st.integers(min_value=8, max_value=len(original) - 1))
-        original[position] = data.draw(st.integers(min_value=0, max_value=255))
-    read_or_refuse(bytes(original))
+    read_or_refuse(support.corrupted(data, binary([response(), response(UDID="D2")]), start=8, cut=False))
 
 
 @FAST
 @given(data=st.data())
 def test_corrupted_xml_plists_are_refused_or_read(data: st.DataObject) -> None:
-    original = bytearray(IOS_RESPONSE)
-    for _ in range(data.draw(st.integers(min_value=1, max_value=8))):
-        position = data.draw(st.integers(min_value=0, max_value=len(original) - 1))
-        original[position] = data.draw(st.integers(min_value=0, max_value=255))
-    read_or_refuse(bytes(original))
+    read_or_refuse(support.corrupted(data, IOS_RESPONSE, cut=False))
 
 
 bundle_ids = st.from_regex(r"[A-Za-z0-9-]{1,10}(\.[A-Za-z0-9-]{1,10}){1,3}", fullmatch=True)

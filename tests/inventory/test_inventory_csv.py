@@ -6,17 +6,13 @@ import csv
 import datetime as dt
 import io
 import re
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
+from appban.catalog import Catalog
 from appban.errors import InvalidInput
 from appban.inventory import csv_format
 from appban.inventory.csv_format import CSV, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
@@ -24,8 +20,10 @@ from appban.inventory.interface import DeviceReport, ReportDefaults, Visibility
 from appban.inventory.records import IDENTIFIER_PATTERNS
 from appban.model import App, Funding, Ownership, Platform
 
+from . import support
+
 SOURCE = "inventory.csv"
-CATALOG: Catalog = default_catalog()
+CATALOG: Catalog = support.CATALOG
 DOC = Path(__file__).resolve().parents[2] / "docs" / "inventory-csv.md"
 HEADER = "device_id,platform,app_identifier,observed_at,app_name,app_version,ownership,holder\n"
 T0 = dt.datetime(2023, 3, 15, 9, 30, tzinfo=dt.UTC)
@@ -33,35 +31,11 @@ T0 = dt.datetime(2023, 3, 15, 9, 30, tzinfo=dt.UTC)
 
 def read(data: bytes | str) -> list[DeviceReport]:
     raw = data.encode() if isinstance(data, str) else data
-    with deadline(10):
-        return list(CSV.read(io.BytesIO(raw), SOURCE, CATALOG, ReportDefaults()))
+    return support.read(CSV, raw, SOURCE)
 
 
 def refused(data: bytes | str, *fragments: str, line: int | None = None) -> InvalidInput:
-    with pytest.raises(InvalidInput) as caught:
-        read(data)
-    text = str(caught.value)
-    assert text.startswith(SOURCE)
-    assert all(problem.where.source == SOURCE for problem in caught.value.problems)
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    if line is not None:
-        assert caught.value.problems[0].where.line == line, text
-    return caught.value
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return support.refused(lambda: read(data), SOURCE, *fragments, line=line)
 
 
 # --- the documented format ----------------------------------------------------------------------------------
@@ -226,21 +200,9 @@ def test_an_overlong_line_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     refused(HEADER + "d1,android,com.example.a,2023-03-15," + "x" * 200 + ",,,\n", "longer than 100 bytes", line=2)
 
 
-class Endless(io.RawIOBase):
-    """A stream of `x` without a line break, forever."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer)
-        view[:] = b"x" * len(view)
-        return len(view)
-
-
 def test_an_endless_line_is_refused() -> None:
-    with deadline(10), pytest.raises(InvalidInput, match="longer than"):
-        list(CSV.read(io.BufferedReader(Endless()), SOURCE, CATALOG, ReportDefaults()))
+    with support.deadline(10), pytest.raises(InvalidInput, match="longer than"):
+        list(CSV.read(io.BufferedReader(support.Endless(b"x")), SOURCE, CATALOG, ReportDefaults()))
 
 
 def test_too_many_apps_for_one_device_are_refused() -> None:
@@ -250,7 +212,7 @@ def test_too_many_apps_for_one_device_are_refused() -> None:
 
 # --- properties ---------------------------------------------------------------------------------------------
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast()
 COLUMNS = list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 VALID_ROW = {"device_id": "d1", "platform": "android", "app_identifier": "com.example.a",
              "observed_at": "2023-03-15T09:30:00Z", "app_name": "A", "app_version": "1", "ownership": "corporate",
@@ -271,28 +233,19 @@ def write(rows: list[dict[str, str]], columns: list[str] = COLUMNS) -> str:
 @given(column=st.sampled_from(COLUMNS), value=st.text(max_size=40))
 def test_any_text_in_any_cell_is_read_or_refused(column: str, value: str) -> None:
     data = write([dict(VALID_ROW, **{column: value}), dict(VALID_ROW, app_identifier="com.example.b")])
-    try:
-        read(data.encode("utf-8", "surrogatepass"))
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
+    support.read_or_refuse(lambda: read(data.encode("utf-8", "surrogatepass")), SOURCE)
 
 
 @FAST
 @given(data=st.binary(max_size=300))
 def test_any_bytes_after_a_header_are_read_or_refused(data: bytes) -> None:
-    try:
-        read(HEADER.encode() + data)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
+    support.read_or_refuse(lambda: read(HEADER.encode() + data), SOURCE)
 
 
 @FAST
 @given(data=st.binary(max_size=200))
 def test_any_bytes_at_all_are_read_or_refused(data: bytes) -> None:
-    try:
-        read(data)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
+    support.read_or_refuse(lambda: read(data), SOURCE)
 
 
 platforms = st.sampled_from(list(Platform))

@@ -5,27 +5,25 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import json
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
+from appban.catalog import Catalog
 from appban.errors import InvalidInput
 from appban.inventory import jsonstream
 from appban.inventory.fleet import FLEET
-from appban.inventory.interface import DeviceReport, MatchedBy, ReportDefaults, ReportKind, Visibility
+from appban.inventory.interface import DeviceReport, MatchedBy, ReportKind, Visibility
 from appban.inventory.names import CatalogNames
 from appban.model import App, Ownership, Platform
 
+from . import support
+
 SOURCE = "fleet-hosts.json"
-CATALOG: Catalog = default_catalog()
+CATALOG: Catalog = support.CATALOG
 NAMES = CatalogNames(CATALOG)
 DETAIL = dt.datetime(2023, 3, 15, 9, 30, tzinfo=dt.UTC)
 
@@ -119,34 +117,11 @@ def encode(value: object) -> bytes:
 
 
 def read(data: bytes) -> list[DeviceReport]:
-    with deadline(10):
-        return list(FLEET.read(io.BytesIO(data), SOURCE, CATALOG, ReportDefaults()))
+    return support.read(FLEET, data, SOURCE)
 
 
 def refused(data: bytes, *fragments: str) -> InvalidInput:
-    with pytest.raises(InvalidInput) as caught:
-        read(data)
-    text = str(caught.value)
-    assert text.startswith(SOURCE)
-    assert len(caught.value.problems) == 1
-    assert caught.value.problems[0].where.source == SOURCE
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return caught.value
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return support.refused(lambda: read(data), SOURCE, *fragments, single=True)
 
 
 def by_id(reports: list[DeviceReport]) -> dict[str, DeviceReport]:
@@ -356,25 +331,16 @@ def test_too_many_software_entries_are_refused() -> None:
 
 # --- properties ---------------------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=30)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
+json_values = support.json_values()
 HOST_KEYS = ["uuid", "platform", "software", "detail_updated_at", "software_updated_at", "mdm", "osquery_version",
              "display_name", "computer_name", "hostname", "id"]
 SOFTWARE_KEYS = ["name", "version", "source", "bundle_identifier", "application_id", "vulnerabilities"]
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast()
 BASES = [MAC, WINDOWS, IPHONE, IPAD, PIXEL]
 
 
 def read_or_refuse(data: bytes) -> list[DeviceReport] | None:
-    try:
-        return read(data)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
-        assert len(error.problems) == 1
-        return None
+    return support.read_or_refuse(lambda: read(data), SOURCE, single=True)
 
 
 @FAST
@@ -406,12 +372,7 @@ def test_any_json_document_is_read_or_refused(document: object) -> None:
 @FAST
 @given(data=st.data())
 def test_corrupted_documents_are_read_or_refused(data: st.DataObject) -> None:
-    original = bytearray(encode(listing(MAC, IPHONE, WINDOWS)))
-    for _ in range(data.draw(st.integers(min_value=1, max_value=8))):
-        position = data.draw(st.integers(min_value=0, max_value=len(original) - 1))
-        original[position] = data.draw(st.integers(min_value=0, max_value=255))
-    cut = data.draw(st.integers(min_value=0, max_value=len(original)))
-    read_or_refuse(bytes(original[:cut]))
+    read_or_refuse(support.corrupted(data, encode(listing(MAC, IPHONE, WINDOWS))))
 
 
 bundles = st.from_regex(r"[a-z][a-z0-9]{0,8}(\.[a-z][a-z0-9]{0,7}){1,3}", fullmatch=True)  # valid on every platform

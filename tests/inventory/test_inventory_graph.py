@@ -3,19 +3,16 @@ conservative name matching to the catalogue, and bad or hostile JSON."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
-import io
 import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
-from appban.errors import InvalidInput
+from appban.catalog import Catalog
 from appban.inventory.graph import GRAPH, GraphFormat
 from appban.inventory.interface import (
     MAX_RECORD_APPS,
@@ -28,8 +25,10 @@ from appban.inventory.interface import (
 from appban.inventory.names import NAME_PREFIX, CatalogNames, normal_name
 from appban.model import App, AppFamily, Ownership, Platform
 
+from . import support
+
 SOURCE = "managedDevices-page1.json"
-CATALOG: Catalog = default_catalog()
+CATALOG: Catalog = support.CATALOG
 DEFAULTS = ReportDefaults()
 CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#deviceManagement/managedDevices"
 NEXT_LINK = ("https://graph.microsoft.com/v1.0/deviceManagement/managedDevices?$expand=detectedApps"
@@ -149,13 +148,7 @@ WINDOWS_LAPTOP: dict[str, Any] = {
 
 def device(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
     """A copy of a documented device with some fields changed (None removes one)."""
-    value = copy.deepcopy(IPHONE if base is None else base)
-    for key, new in changes.items():
-        if new is None:
-            value.pop(key, None)
-        else:
-            value[key] = new
-    return value
+    return support.changed(IPHONE if base is None else base, **changes)
 
 
 def page(*devices: Any, next_link: str | None = None) -> dict[str, Any]:
@@ -171,18 +164,12 @@ def encode(document: object) -> bytes:
 
 def read(data: bytes | object, source: str = SOURCE, catalog: Catalog = CATALOG) -> list[DeviceReport]:
     raw = data if isinstance(data, bytes) else encode(data)
-    return list(GRAPH.read(io.BytesIO(raw), source, catalog, DEFAULTS))
+    return support.read(GRAPH, raw, source, DEFAULTS, catalog=catalog, seconds=None)
 
 
 def refused(data: bytes | object, *fragments: str) -> str:
-    with pytest.raises(InvalidInput) as caught:
-        read(data)
-    assert len(caught.value.problems) == 1
-    text = str(caught.value)
-    assert text.startswith(SOURCE + ":")
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return text
+    return str(support.refused(lambda: read(data), SOURCE, *fragments, prefix=SOURCE + ":", single=True,
+                               located=False))
 
 
 def one(document: dict[str, Any]) -> DeviceReport:
@@ -525,17 +512,13 @@ def test_deep_nesting_is_refused() -> None:
 
 # --- properties -------------------------------------------------------------------------------------------------
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast(200)
 
-json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=20), st.sampled_from(["iOS", "Android", "company", "TikTok", "0001-01-01T00:00:00Z",
-                                                     "2023-03-14T07:45:31.1234567Z", "appleUserEnrollment"])),
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.sampled_from(["id", "displayName", "operatingSystem", "detectedApps",
-                                                             "lastSyncDateTime", "deviceCount"])
-                                            | st.text(max_size=8), inner, max_size=4)),
-    max_leaves=15)
+json_values = support.json_values(
+    words=["iOS", "Android", "company", "TikTok", "0001-01-01T00:00:00Z", "2023-03-14T07:45:31.1234567Z",
+           "appleUserEnrollment"],
+    keys=["id", "displayName", "operatingSystem", "detectedApps", "lastSyncDateTime", "deviceCount"],
+    text_size=20, key_size=8, max_leaves=15)
 DEVICE_KEYS = ["id", "operatingSystem", "managedDeviceOwnerType", "lastSyncDateTime", "detectedApps",
                "deviceEnrollmentType", "osVersion", "emailAddress", "userPrincipalName", "deviceName",
                "isSupervised"]
@@ -543,11 +526,7 @@ APP_KEYS = ["displayName", "version", "id", "platform", "publisher", "sizeInByte
 
 
 def read_or_refuse(data: bytes) -> list[DeviceReport] | None:
-    try:
-        return read(data)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE + ":")
-        return None
+    return support.read_or_refuse(lambda: read(data), SOURCE + ":")
 
 
 @FAST
@@ -576,13 +555,7 @@ def test_any_value_for_an_app_field_is_read_or_refused(key: str, value: object) 
 @FAST
 @given(data=st.data())
 def test_cut_or_corrupted_pages_are_read_or_refused(data: st.DataObject) -> None:
-    raw = bytearray(encode(page(IPHONE, ANDROID_BYOD, next_link=NEXT_LINK)))
-    position = data.draw(st.integers(0, len(raw) - 1))
-    if data.draw(st.booleans()):
-        raw = raw[:position]
-    else:
-        raw[position] = data.draw(st.integers(0, 255))
-    read_or_refuse(bytes(raw))
+    read_or_refuse(support.cut_or_corrupted(data, encode(page(IPHONE, ANDROID_BYOD, next_link=NEXT_LINK))))
 
 
 CATALOGUE_NAMES = {normal_name(family.name) for family in CATALOG.families.values()}

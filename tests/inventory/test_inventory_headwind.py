@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import json
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
 from appban.errors import InvalidInput
 from appban.inventory import jsonstream
 from appban.inventory.headwind import HEADWIND
 from appban.inventory.interface import DeviceReport, ReportDefaults, Visibility
 from appban.model import App, Platform
 
+from . import support
+
 SOURCE = "headwind.json"
 OBSERVED = dt.datetime(2023, 3, 15, 9, 30, tzinfo=dt.UTC)
 DEFAULTS = ReportDefaults(observed_at=OBSERVED)
-CATALOG: Catalog = default_catalog()
 
 # What hmdm-android posts to /rest/public/sync/info: DeviceInfo.java serialised by Jackson (nulls of DeviceInfo
 # left out, Application's fields all written, as DeviceInfoProvider builds each installed app: name, pkg, version).
@@ -86,33 +82,11 @@ def encode(value: object) -> bytes:
 
 
 def read(data: bytes, defaults: ReportDefaults = DEFAULTS) -> list[DeviceReport]:
-    with deadline(10):
-        return list(HEADWIND.read(io.BytesIO(data), SOURCE, CATALOG, defaults))
+    return support.read(HEADWIND, data, SOURCE, defaults)
 
 
 def refused(data: bytes, *fragments: str, defaults: ReportDefaults = DEFAULTS) -> InvalidInput:
-    with pytest.raises(InvalidInput) as caught:
-        read(data, defaults)
-    text = str(caught.value)
-    assert text.startswith(SOURCE)
-    assert all(problem.where.source == SOURCE for problem in caught.value.problems)
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return caught.value
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return support.refused(lambda: read(data, defaults), SOURCE, *fragments)
 
 
 # --- the published shapes ----------------------------------------------------------------------------------
@@ -305,24 +279,16 @@ def test_a_huge_first_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- properties ---------------------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=30)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
+json_values = support.json_values()
 AGENT_KEYS = ["deviceId", "applications", "model", "imei", "phone", "batteryLevel", "permissions", "location",
               "mdmMode", "serial"]
 APP_KEYS = ["pkg", "name", "version", "type", "remove"]
 VIEW_KEYS = ["number", "lastUpdate", "description", "info"]
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast()
 
 
 def read_or_refuse(data: bytes) -> list[DeviceReport] | None:
-    try:
-        return read(data)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
-        return None
+    return support.read_or_refuse(lambda: read(data), SOURCE)
 
 
 @FAST
@@ -356,12 +322,7 @@ def test_any_json_document_is_read_or_refused(document: object) -> None:
 @FAST
 @given(data=st.data())
 def test_corrupted_documents_are_read_or_refused(data: st.DataObject) -> None:
-    original = bytearray(encode(search(device_view("h1", AGENT))))
-    for _ in range(data.draw(st.integers(min_value=1, max_value=8))):
-        position = data.draw(st.integers(min_value=0, max_value=len(original) - 1))
-        original[position] = data.draw(st.integers(min_value=0, max_value=255))
-    cut = data.draw(st.integers(min_value=0, max_value=len(original)))
-    read_or_refuse(bytes(original[:cut]))
+    read_or_refuse(support.corrupted(data, encode(search(device_view("h1", AGENT)))))
 
 
 packages = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z0-9_]{1,8}){1,3}", fullmatch=True)

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import json
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from appban.catalog import Catalog, default_catalog
+from appban.catalog import Catalog
 from appban.errors import InvalidInput
 from appban.inventory import jsonstream, osquery
 from appban.inventory.graph import CatalogNames
@@ -24,8 +20,10 @@ from appban.inventory.interface import DeviceReport, MatchedBy, ReportDefaults, 
 from appban.inventory.osquery import OSQUERY, Table, table_of
 from appban.model import App, Platform
 
+from . import support
+
 SOURCE = "osqueryd.results.log"
-CATALOG: Catalog = default_catalog()
+CATALOG: Catalog = support.CATALOG
 NAMES = CatalogNames(CATALOG)
 T0 = 1678872600  # 2023-03-15T09:30:00Z
 AT0 = dt.datetime(2023, 3, 15, 9, 30, tzinfo=dt.UTC)
@@ -94,37 +92,12 @@ def lines(*values: object) -> bytes:
 
 
 def read(data: bytes, defaults: ReportDefaults | None = None) -> list[DeviceReport]:
-    with deadline(10):
-        return list(OSQUERY.read(io.BytesIO(data), SOURCE, CATALOG, defaults or ReportDefaults()))
+    return support.read(OSQUERY, data, SOURCE, defaults)
 
 
 def refused(data: bytes, *fragments: str, line_number: int | None = None,
             defaults: ReportDefaults | None = None) -> InvalidInput:
-    with pytest.raises(InvalidInput) as caught:
-        read(data, defaults)
-    text = str(caught.value)
-    assert text.startswith(SOURCE)
-    assert len(caught.value.problems) == 1
-    assert caught.value.problems[0].where.source == SOURCE
-    if line_number is not None:
-        assert caught.value.problems[0].where.line == line_number, text
-    for fragment in fragments:
-        assert fragment in text, (fragment, text)
-    return caught.value
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return support.refused(lambda: read(data, defaults), SOURCE, *fragments, single=True, line=line_number)
 
 
 def ids(report: DeviceReport) -> list[str]:
@@ -395,25 +368,16 @@ def test_a_run_with_too_many_apps_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 # --- properties ---------------------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=30)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
+json_values = support.json_values()
 LINE_KEYS = ["name", "hostIdentifier", "hostname", "unixTime", "epoch", "counter", "action", "columns", "snapshot",
              "diffResults", "decorations", "log_type", "numerics"]
 ROW_KEYS = ["bundle_identifier", "name", "display_name", "bundle_name", "bundle_short_version", "bundle_version",
             "package_family_name", "identifying_number", "version", "host_identifier", "unix_time"]
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = support.fast()
 
 
 def read_or_refuse(data: bytes, defaults: ReportDefaults | None = None) -> list[DeviceReport] | None:
-    try:
-        return read(data, defaults)
-    except InvalidInput as error:
-        assert str(error).startswith(SOURCE)
-        assert len(error.problems) == 1
-        return None
+    return support.read_or_refuse(lambda: read(data, defaults), SOURCE, single=True)
 
 
 @FAST
@@ -449,13 +413,9 @@ def test_any_json_lines_are_read_or_refused(values: list[object]) -> None:
 @FAST
 @given(data=st.data())
 def test_corrupted_logs_are_read_or_refused(data: st.DataObject) -> None:
-    original = bytearray(lines(line("added", SAFARI), batch([TIKTOK_MAC], [SAFARI], unixTime=T0 + 1),
-                               snapshot([TIKTOK_STORE], hostIdentifier=WIN_HOST)))
-    for _ in range(data.draw(st.integers(min_value=1, max_value=8))):
-        position = data.draw(st.integers(min_value=0, max_value=len(original) - 1))
-        original[position] = data.draw(st.integers(min_value=0, max_value=255))
-    cut = data.draw(st.integers(min_value=0, max_value=len(original)))
-    read_or_refuse(bytes(original[:cut]))
+    original = lines(line("added", SAFARI), batch([TIKTOK_MAC], [SAFARI], unixTime=T0 + 1),
+                     snapshot([TIKTOK_STORE], hostIdentifier=WIN_HOST))
+    read_or_refuse(support.corrupted(data, original))
 
 
 bundles = st.from_regex(r"[a-z][a-z0-9-]{0,8}(\.[a-z0-9_-]{1,8}){1,3}", fullmatch=True)
