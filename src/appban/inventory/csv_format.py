@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -170,6 +171,7 @@ def _record(columns: tuple[str, ...], cells: list[str], source: str, row: int, l
     return Record(values, source, f"row {row}", line)
 
 
+@functools.cache
 def _choices(words: type[StrEnum]) -> Mapping[str, StrEnum]:
     return {member.value: member for member in words}
 

@@ -9,6 +9,7 @@ is not a timestamp: 'yesterday'`, instead of a KeyError deep in a loop.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -187,6 +188,12 @@ def parse_timestamp(value: object) -> dt.datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if not isinstance(value, str) or len(value) > 64:
         return None
+    return _parse_text_timestamp(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text_timestamp(value: str) -> dt.datetime | None:
+    """Text timestamps repeat (every app row of a device carries its time): parse each once."""
     text = value.strip()
     if text.isdigit():
         return parse_timestamp(int(text))

@@ -36,12 +36,35 @@ def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
 
 def insert_rows(session: Session, entity: type[Base], rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert rows (column name -> value) into the table of `entity`, `BATCH` rows per executemany; returns
-    how many. The rows bypass the session's identity map, like every bulk statement."""
+    how many. The rows bypass the session's identity map, like every bulk statement.
+
+    On PostgreSQL the rows go by `COPY ... FROM STDIN` instead, inside the same transaction: an executemany
+    still sends one INSERT per row, which made imports run at a tenth of what the server takes by COPY.
+    """
     table = entity.__table__
     assert isinstance(table, Table)
     statement = insert(table)
+    copying = session.get_bind().dialect.name == "postgresql"
     count = 0
     for batch in chunked(rows, BATCH):
-        session.execute(statement, batch)
+        if copying:
+            _copy(session, table, batch)
+        else:
+            session.execute(statement, batch)
         count += len(batch)
     return count
+
+
+def _copy(session: Session, table: Table, batch: list[Mapping[str, Any]]) -> None:
+    """COPY one batch; columns are those of the first row (every repository gives all rows the same keys).
+    Values are bound as the column types would bind them, so type decorators (UTC times) still apply."""
+    names = list(batch[0])
+    dialect = session.get_bind().dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    columns = ", ".join(f'"{name}"' for name in names)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in batch:
+            copy.write_row([process(row[name]) if process else row[name]
+                            for name, process in zip(names, processors, strict=True)])
