@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import difflib
 import functools
 import re
 from collections.abc import Iterator, Mapping
@@ -27,8 +26,10 @@ from typing import BinaryIO, cast
 from appban.catalog import Catalog
 from appban.errors import InvalidInput, Location, Problem
 from appban.inventory.interface import MAX_RECORD_APPS, DeviceReport, InstalledApp, ReportDefaults, Visibility
+from appban.inventory.lines import numbered_lines
 from appban.inventory.records import Record, app_identity
 from appban.model import App, Funding, Ownership, Platform
+from appban.yamldoc import closest
 
 __all__ = ["CSV", "DEVICE_COLUMNS", "MAX_LINE_BYTES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "CsvFormat"]
 
@@ -97,14 +98,7 @@ CSV = CsvFormat()
 
 def _lines(stream: BinaryIO, source: str) -> Iterator[str]:
     """The file's lines, line endings kept (the csv module needs them), each checked and decoded on its own."""
-    number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > MAX_LINE_BYTES:
-            raise InvalidInput.at(source, f"the line is longer than {MAX_LINE_BYTES} bytes", line=number)
+    for number, raw in numbered_lines(stream, source, MAX_LINE_BYTES):
         if b"\x00" in raw:
             raise InvalidInput.at(source, "the line holds a NUL byte", line=number, hint="is this a CSV text file?")
         try:
@@ -149,9 +143,9 @@ def _columns(header: list[str], source: str) -> tuple[str, ...]:
         elif names.index(name) != index - 1:
             problem(f"column `{name}` is named twice in the header")
         elif name not in _COLUMNS:
-            close = difflib.get_close_matches(name, _COLUMNS, n=1)
+            close = closest(name, _COLUMNS)
             problem(f"unknown column `{header[index - 1].strip()}`",
-                    f"did you mean `{close[0]}`?" if close else f"known columns: {', '.join(_COLUMNS)}")
+                    f"did you mean `{close}`?" if close else f"known columns: {', '.join(_COLUMNS)}")
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         problem(f"the header lacks the required column{'s' if len(missing) > 1 else ''} "

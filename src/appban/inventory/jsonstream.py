@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Literal
 import ijson
 
 from appban.errors import InvalidInput
+from appban.inventory.lines import numbered_lines
 
 __all__ = ["JsonPage", "JsonStart", "json_document", "json_lines", "json_peek", "json_records", "json_start"]
 
@@ -245,25 +246,13 @@ def _json_errors(source: str) -> Iterator[None]:
 
 def json_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any]]:
     """Yield (line number, value) for each non-blank line of a JSON-lines file (osquery's results log)."""
-    for number, raw in enumerate(_lines(stream, source), start=1):
+    for number, raw in numbered_lines(stream, source, MAX_LINE_BYTES):
         if not raw.strip():
             continue
         try:
             yield number, json.loads(raw)
         except (ValueError, RecursionError) as error:
             raise InvalidInput.at(source, f"not valid JSON: {_first_line(error)}", line=number) from None
-
-
-def _lines(stream: BinaryIO, source: str) -> Iterator[bytes]:
-    number = 0
-    while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        number += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            raise InvalidInput.at(source, f"a line is longer than {MAX_LINE_BYTES} bytes", line=number)
-        yield line
 
 
 def _first_line(error: BaseException) -> str:
