@@ -338,14 +338,12 @@ def report(org: Annotated[str | None, typer.Option("--org", help="Organisation s
            database: DatabaseOption = None) -> None:
     """Compliance per organisation subtree: devices per state per restriction, top apps, stale devices, trend."""
     now = _now()
-    with _errors_exit(), _database(database) as db:
-        with db.session() as session:
-            refresh_due(session, load_context(session), now)
-        with db.session() as session:
-            context = load_context(session)
-            if org is not None and org not in context.tree:
-                raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
-            result = compliance_report(session, context, org, now, days=days)
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        context = load_context(session)
+        if org is not None and org not in context.tree:
+            raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+        refresh_due(session, context, now)  # deadlines passed since the last command move first
+        result = compliance_report(session, context, org, now, days=days)
     if fmt == "json":
         out.print_json(json.dumps(_report_json(result)))
     elif fmt == "csv":
