@@ -34,6 +34,7 @@ from .store_examples import ACTOR, NOW, RESTRICTION_FILES, restriction, seed_exa
 TABLES_0001 = {"alembic_version", "organisations", "restrictions", "restriction_versions", "adoptions", "audit_log"}
 TABLES_0002 = TABLES_0001 | {"holders", "devices", "inventories", "device_apps", "inventory_reports", "findings",
                              "finding_events", "exemptions", "attestations", "organisation_settings"}
+TABLES_0003 = TABLES_0002 | {"api_tokens", "gate_changes"}
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
@@ -123,10 +124,10 @@ def test_upgrade_is_idempotent_and_check_schema_follows_it(empty_database_url: s
             database.check_schema()
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0002"
+        assert database.revision() == "0003"
         database.check_schema()
         tables = set(inspect(database.engine).get_table_names())
-    assert tables == TABLES_0002
+    assert tables == TABLES_0003
 
 
 def _migrate(database: Database, revision: str, *, down: bool = False) -> None:
@@ -152,7 +153,7 @@ def test_the_migrations_build_exactly_the_mapped_tables(database: Database) -> N
             "ix_finding_events_restriction_id_at", "ix_finding_events_device_id"} <= names
 
 
-def test_upgrading_a_0001_database_with_data_to_0002_is_idempotent(empty_database_url: str) -> None:
+def test_upgrading_a_0001_database_with_data_to_the_newest_is_idempotent(empty_database_url: str) -> None:
     with Database.open(empty_database_url) as database:
         _migrate(database, "0001")
         assert database.revision() == "0001"
@@ -163,9 +164,9 @@ def test_upgrading_a_0001_database_with_data_to_0002_is_idempotent(empty_databas
                       AuditLog(session).entries())
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0002"
+        assert database.revision() == "0003"
         database.check_schema()
-        assert set(inspect(database.engine).get_table_names()) == TABLES_0002
+        assert set(inspect(database.engine).get_table_names()) == TABLES_0003
         assert _schema_differences(database) == []
         with database.session() as session:
             assert (OrganisationRepository(session).all(), RestrictionRepository(session).all_latest(),
@@ -174,7 +175,7 @@ def test_upgrading_a_0001_database_with_data_to_0002_is_idempotent(empty_databas
             DeviceRepository(session).upsert([device("d1")], now=NOW)
 
 
-def test_0002_downgrades_to_0001_and_back(database: Database) -> None:
+def test_the_newest_downgrades_to_0001_and_back(database: Database) -> None:
     seed_examples(database)
     with database.session() as session:
         DeviceRepository(session).upsert([device("d1")], now=NOW)
@@ -192,7 +193,7 @@ def test_0002_downgrades_to_0001_and_back(database: Database) -> None:
 def test_a_database_from_a_newer_appban_is_refused(database: Database) -> None:
     with database.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0002"):
+    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0003"):
         database.check_schema()
     with pytest.raises(StorageUnavailable, match="cannot upgrade the database"):
         database.upgrade()

@@ -17,6 +17,7 @@ from appban.store.inventories import InventoryRepository, ReceivedReport
 from appban.store.organisations import ApplyCounts, OrganisationRepository
 from appban.store.restrictions import AppliedVersion, ApplyOutcome, RestrictionRepository, StoredRestriction
 from appban.store.settings import MAX_STALENESS_DAYS, SettingsRepository
+from appban.store.tokens import TokenRepository
 
 __all__ = [
     "DEFAULT_URL",
@@ -43,6 +44,7 @@ __all__ = [
     "SettingsRepository",
     "StoredFinding",
     "StoredRestriction",
+    "TokenRepository",
     "UpsertCounts",
     "database_url",
 ]

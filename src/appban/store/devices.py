@@ -3,7 +3,8 @@
 Every operation here is sized for a fleet of hundreds of thousands: reads send ids `CHUNK` at a time, writes
 are one executemany per batch, and the questions the engine asks ("which devices hold this app", "which
 devices can we not see") are answered by indexed queries, never by loading the fleet. A device's last
-inventory time is not a column of its own: it is read from its current inventory (`inventories`).
+inventory time is not a column of its own: it is read from its current inventory (`inventories`). Every
+device created, changed or removed gets a row in `gate_changes` (appban.gate follows them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from appban.store.tables import (
     DeviceRow,
     FindingEventRow,
     FindingRow,
+    GateChangeRow,
     InventoryRow,
     OrganisationRow,
     UTCDateTime,
@@ -102,6 +104,7 @@ class DeviceRepository:
                                "someone else at the same time (import again)") from error
             for batch in chunked(changed, BATCH):
                 self._session.execute(update(DeviceRow), batch)
+            insert_rows(self._session, GateChangeRow, [{"device_id": row["id"], "at": now} for row in new + changed])
             created += len(new)
             updated += len(changed)
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
@@ -199,6 +202,7 @@ class DeviceRepository:
                 ["device_id", "restriction_id", "at", "state_from", "state_to", "shadow"], closing))
             self._session.execute(delete(DeviceRow).where(DeviceRow.id.in_(present))
                                   .execution_options(synchronize_session=False))
+            insert_rows(self._session, GateChangeRow, [{"device_id": device, "at": now} for device in present])
             removed += present
         if removed:
             AuditLog(self._session).append(AuditEvent.DEVICE_DELETE, removed[0] if len(removed) == 1 else "devices",

@@ -5,7 +5,8 @@ Findings are sparse, as in the engine (appban.compliance.engine): a pair without
 covered. `apply` persists the engine's changes: it writes, rewrites or removes rows and appends one event per
 change of state (or of the "shadow" mark), with "compliant or not covered" written `compliant` on either
 side. A change that keeps the state but moves the reason or the deadline rewrites the row without an event,
-and keeps `since`, the time the pair entered its state.
+and keeps `since`, the time the pair entered its state. Every device whose stored findings changed gets a
+row in `gate_changes`, in the same transaction, so the gate's table follows (appban.gate).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from appban.compliance.engine import Change, Key
 from appban.compliance.evaluate import Verdict
 from appban.model import App, Finding, FindingState, Platform
 from appban.store.bulk import BATCH, chunked, insert_rows
-from appban.store.tables import DeviceRow, FindingEventRow, FindingRow
+from appban.store.tables import DeviceRow, FindingEventRow, FindingRow, GateChangeRow
 
 __all__ = ["FindingEvent", "FindingRepository", "StoredFinding"]
 
@@ -128,6 +129,9 @@ class FindingRepository:
         for batch in chunked(rewritten, BATCH):
             self._session.execute(update(FindingRow), batch)
         insert_rows(self._session, FindingEventRow, events)
+        touched = {key[0] for key in removed} | {row["device_id"] for row in new} | {
+            row["device_id"] for row in rewritten}
+        insert_rows(self._session, GateChangeRow, [{"device_id": device, "at": now} for device in sorted(touched)])
         return len(events)
 
     def counts(self, restriction_id: str | None = None, organisations: Iterable[str] | None = None, *,

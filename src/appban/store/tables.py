@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AdoptionRow",
+    "ApiTokenRow",
     "AttestationRow",
     "AuditLogRow",
     "Base",
@@ -42,6 +43,7 @@ __all__ = [
     "ExemptionRow",
     "FindingEventRow",
     "FindingRow",
+    "GateChangeRow",
     "HolderRow",
     "InventoryReportRow",
     "InventoryRow",
@@ -339,3 +341,34 @@ class OrganisationSettingsRow(Base):
     organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"),
                                                  primary_key=True)
     staleness_days: Mapped[int] = mapped_column(Integer)
+
+
+# --- API tokens and the gate's change feed (revision 0003) ------------------------------------------------
+
+
+class ApiTokenRow(Base):
+    """An API token: only the SHA-256 of its secret is kept (appban.access), never the secret itself."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class GateChangeRow(Base):
+    """A device whose decision may have changed: the gate reads rows after the last id it has seen, so its
+    in-memory table follows the store without a query per request. Rows are written in the same transaction
+    as the change, so the gate never sees a change that was rolled back."""
+
+    __tablename__ = "gate_changes"
+
+    id: Mapped[int] = mapped_column(HISTORY_ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

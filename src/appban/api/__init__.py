@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): being written for issue 4."""

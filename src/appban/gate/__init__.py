@@ -1,0 +1,1 @@
+"""The gate: being written for issue 4."""

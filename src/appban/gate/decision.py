@@ -1,0 +1,1 @@
+"""The gate's pure decision: being written for issue 4."""

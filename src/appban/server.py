@@ -1,0 +1,1 @@
+"""The served application: being written for issue 4."""
