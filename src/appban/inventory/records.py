@@ -160,8 +160,17 @@ def _digest(value: object) -> bytes:
 
 def app_identity(platform: Platform, identifier: str, record: Record, field: str) -> App:
     """An App, once the identifier has the shape its platform gives identifiers."""
-    if not IDENTIFIER_PATTERNS[platform].fullmatch(identifier):
+    app = _valid_app(platform, identifier)
+    if app is None:
         raise record.fail(field, f"{identifier!r} is not a valid {platform} app identifier")
+    return app
+
+
+@functools.lru_cache(maxsize=65_536)
+def _valid_app(platform: Platform, identifier: str) -> App | None:
+    """A fleet holds a few thousand distinct apps on millions of rows: check and build each one once."""
+    if not IDENTIFIER_PATTERNS[platform].fullmatch(identifier):
+        return None
     return App(platform, identifier)
 
 

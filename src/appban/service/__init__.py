@@ -1,6 +1,6 @@
 """The operations the shells (CLI, API) offer, each inside one transaction: import, evaluate, impact, report."""
 
-from appban.service.context import DEFAULT_STALENESS_DAYS, PolicyContext, load_context
+from appban.service.context import DEFAULT_STALENESS_DAYS, ContextCache, PolicyContext, load_context
 from appban.service.evaluation import (
     Outcome,
     apply_reports,
@@ -22,6 +22,7 @@ from appban.service.reporting import (
 __all__ = [
     "DEFAULT_STALENESS_DAYS",
     "AffectedDevice",
+    "ContextCache",
     "Impact",
     "ImportSummary",
     "Outcome",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -22,9 +23,10 @@ from appban.store import (
     OrganisationRepository,
     RestrictionRepository,
     SettingsRepository,
+    policy_stamp,
 )
 
-__all__ = ["DEFAULT_STALENESS_DAYS", "PolicyContext", "load_context"]
+__all__ = ["DEFAULT_STALENESS_DAYS", "ContextCache", "PolicyContext", "load_context"]
 
 # Intune's default "compliance status validity period" is 30 days: a device silent for longer is not judged.
 DEFAULT_STALENESS_DAYS = 30
@@ -65,6 +67,33 @@ def load_context(session: Session, catalog: Catalog | None = None) -> PolicyCont
     return PolicyContext(tree=tree, catalog=catalog, rules=rules,
                          staleness_days=SettingsRepository(session).staleness_days(),
                          default_staleness=dt.timedelta(days=default_staleness_days()))
+
+
+class ContextCache:
+    """A process's policy context, rebuilt only when the policy in the store changed.
+
+    A server answers many small operations (one device's report, one exemption); reading and compiling every
+    restriction for each costs more than the operation itself. One query reads a stamp of what the context is
+    built from (appban.store.policy_stamp); while it is unchanged the compiled context is reused. Safe to share
+    between threads.
+    """
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self._catalog = catalog or default_catalog()
+        self._lock = threading.Lock()
+        self._stamp: Hashable | None = None
+        self._context: PolicyContext | None = None
+
+    def get(self, session: Session) -> PolicyContext:
+        """The context as of this session's transaction."""
+        stamp = policy_stamp(session)
+        with self._lock:
+            if self._context is not None and stamp == self._stamp:
+                return self._context
+        context = load_context(session, self._catalog)
+        with self._lock:
+            self._stamp, self._context = stamp, context
+        return context
 
 
 def default_staleness_days() -> int:

@@ -58,14 +58,21 @@ class Outcome:
             self.states[change.after.state if change.after is not None else FindingState.COMPLIANT] += 1
 
 
-def working_set(session: Session, context: PolicyContext, device_ids: Iterable[str], now: dt.datetime) -> Engine:
-    """An engine over these devices with everything that bears on them, findings as stored."""
+def working_set(session: Session, context: PolicyContext, device_ids: Iterable[str], now: dt.datetime, *,
+                relevant_apps_only: bool = False) -> Engine:
+    """An engine over these devices with everything that bears on them, findings as stored.
+
+    With `relevant_apps_only`, inventories hold only the apps some rule of the context bans. Verdicts depend on
+    no other app (appban.compliance.evaluate), so every rule evaluates exactly as over whole inventories; such
+    an engine must not be used to fold reports or to save inventories, which need every app.
+    """
     ids = set(device_ids)
     devices = DeviceRepository(session).get_many(ids)
     stored = FindingRepository(session).get_for_devices(ids)
+    only = frozenset().union(*(rule.banned for rule in context.rules.values())) if relevant_apps_only else None
     return Engine.restore(
         context.staleness, now, rules=context.rules.values(), devices=devices.values(),
-        inventories=InventoryRepository(session).get_many(ids),
+        inventories=InventoryRepository(session).get_many(ids, only=only),
         exemptions=ExemptionRepository(session).active(now),
         attestations=AttestationRepository(session).for_devices(ids),
         findings={key: item.verdict for key, item in stored.items()})
@@ -117,7 +124,7 @@ def evaluate_rules(session: Session, context: PolicyContext, restriction_ids: It
                 unseen = devices.ids_unseen(now, context.staleness)
             candidates |= devices.ids_holding(rule.banned) | unseen
             candidates |= exempted_or_attested(session, restriction_id, now)
-        engine = working_set(session, context, candidates, now)
+        engine = working_set(session, context, candidates, now, relevant_apps_only=True)
         changes = (engine.reevaluate_rule(restriction_id, now) if rule is not None
                    else engine.remove_rule(restriction_id, now))
         _persist(session, context, changes, now)
@@ -131,7 +138,7 @@ def evaluate_pairs(session: Session, context: PolicyContext, keys: Iterable[Key]
     pairs = sorted(set(keys))
     if not pairs:
         return outcome
-    engine = working_set(session, context, {device for device, _ in pairs}, now)
+    engine = working_set(session, context, {device for device, _ in pairs}, now, relevant_apps_only=True)
     changes = engine.reevaluate(pairs, now)
     _persist(session, context, changes, now)
     outcome.add(changes)

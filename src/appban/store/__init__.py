@@ -12,11 +12,13 @@ from appban.store.database import DEFAULT_URL, URL_VARIABLE, Database, database_
 from appban.store.devices import DeviceRepository, UpsertCounts
 from appban.store.exemptions import ExemptionRecord, ExemptionRepository
 from appban.store.findings import FindingEvent, FindingRepository, StoredFinding
+from appban.store.gate_feed import GateFeed
 from appban.store.holders import HolderRepository
 from appban.store.inventories import InventoryRepository, ReceivedReport
 from appban.store.organisations import ApplyCounts, OrganisationRepository
 from appban.store.restrictions import AppliedVersion, ApplyOutcome, RestrictionRepository, StoredRestriction
 from appban.store.settings import MAX_STALENESS_DAYS, SettingsRepository
+from appban.store.stamps import policy_stamp
 from appban.store.tokens import TokenRepository
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ExemptionRepository",
     "FindingEvent",
     "FindingRepository",
+    "GateFeed",
     "HolderRepository",
     "InventoryRepository",
     "OrganisationRepository",
@@ -47,4 +50,5 @@ __all__ = [
     "TokenRepository",
     "UpsertCounts",
     "database_url",
+    "policy_stamp",
 ]

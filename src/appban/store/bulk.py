@@ -8,7 +8,7 @@ insert costs twice as much per row, and a multi-row VALUES statement costs more 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ __all__ = ["BATCH", "CHUNK", "chunked", "insert_rows"]
 
 CHUNK = 5_000  # ids per `IN (...)`
 BATCH = 10_000  # rows per executemany
+COPY_FROM = 64  # below this many rows, COPY's extra round trips cost more than the INSERTs it saves
 
 T = TypeVar("T")
 
@@ -39,7 +40,8 @@ def insert_rows(session: Session, entity: type[Base], rows: Iterable[Mapping[str
     how many. The rows bypass the session's identity map, like every bulk statement.
 
     On PostgreSQL the rows go by `COPY ... FROM STDIN` instead, inside the same transaction: an executemany
-    still sends one INSERT per row, which made imports run at a tenth of what the server takes by COPY.
+    still sends one INSERT per row, which made imports run at a tenth of what the server takes by COPY. A
+    handful of rows (one device's report) go by executemany: there COPY's own round trips cost more.
     """
     table = entity.__table__
     assert isinstance(table, Table)
@@ -47,7 +49,7 @@ def insert_rows(session: Session, entity: type[Base], rows: Iterable[Mapping[str
     copying = session.get_bind().dialect.name == "postgresql"
     count = 0
     for batch in chunked(rows, BATCH):
-        if copying:
+        if copying and len(batch) >= COPY_FROM:
             _copy(session, table, batch)
         else:
             session.execute(statement, batch)
@@ -57,14 +59,38 @@ def insert_rows(session: Session, entity: type[Base], rows: Iterable[Mapping[str
 
 def _copy(session: Session, table: Table, batch: list[Mapping[str, Any]]) -> None:
     """COPY one batch; columns are those of the first row (every repository gives all rows the same keys).
-    Values are bound as the column types would bind them, so type decorators (UTC times) still apply."""
+    Values are bound as the column types would bind them, so type decorators (UTC times) still apply; a
+    batch repeats the same few times and words thousands of times, so each distinct value is bound once."""
     names = list(batch[0])
     dialect = session.get_bind().dialect
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    converters = [_converter(table.c[name].type.bind_processor(dialect)) for name in names]
     raw = session.connection().connection.driver_connection
     assert raw is not None
     columns = ", ".join(f'"{name}"' for name in names)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        write = copy.write_row
+        if not any(converters):
+            for row in batch:
+                write([row[name] for name in names])
+            return
+        pairs = list(zip(names, converters, strict=True))
         for row in batch:
-            copy.write_row([process(row[name]) if process else row[name]
-                            for name, process in zip(names, processors, strict=True)])
+            write([convert(row[name]) if convert else row[name] for name, convert in pairs])
+
+
+def _converter(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """The column's bind processor, remembering what it made of each distinct value (None needs none)."""
+    if process is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = process(value)
+            return result
+        except TypeError:  # an unhashable value: bind it as it is
+            return process(value)
+
+    return convert

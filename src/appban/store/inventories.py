@@ -1,7 +1,7 @@
 """Inventories in the store: each device's current inventory with its apps, and every report received.
 
 The current inventory is what `appban.compliance.fold_report` made of the reports so far; saving one
-replaces the device's inventory row and its app rows (delete, then insert, per chunk of devices). Every
+replaces the device's inventory row and its app rows, writing only the rows that differ. Every
 report is also appended to `inventory_reports`, applied or not: a report older than what is known never
 overwrites it, but the history shows it arrived.
 """
@@ -9,22 +9,26 @@ overwrites it, but the history shows it arrived.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from appban.compliance.state import DeviceInventory
 from appban.inventory.interface import InstalledApp, MatchedBy, ReportKind, Visibility
 from appban.model import App, Platform
-from appban.store.bulk import chunked, insert_rows
+from appban.store.bulk import BATCH, chunked, insert_rows
 from appban.store.tables import DeviceAppRow, InventoryReportRow, InventoryRow
 
 __all__ = ["InventoryRepository", "ReceivedReport"]
 
+_APP_VALUES = ("name", "version", "matched_by", "present_since")
+_APP_COLUMNS = (DeviceAppRow.device_id, DeviceAppRow.platform, DeviceAppRow.identifier,
+                *(getattr(DeviceAppRow, name) for name in _APP_VALUES))
 _REPORT_FIELDS = ("device_id", "source_format", "source_file", "observed_at", "received_at", "kind", "visibility",
                   "app_count", "applied")
 
@@ -50,15 +54,24 @@ class InventoryRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def get_many(self, ids: Iterable[str]) -> dict[str, DeviceInventory]:
-        """The current inventories of those of `ids` that have one, each app with the time it appeared."""
+    def get_many(self, ids: Iterable[str], *, only: Collection[App] | None = None) -> dict[str, DeviceInventory]:
+        """The current inventories of those of `ids` that have one, each app with the time it appeared.
+
+        With `only`, each inventory holds just those of its apps that are in `only`: an evaluation needs no
+        more than the apps some restriction bans, and a fleet's devices hold 80 apps each, not one.
+        """
+        query = select(DeviceAppRow.device_id, DeviceAppRow.platform, DeviceAppRow.identifier,
+                       DeviceAppRow.present_since)
+        if only is not None:
+            wanted = {(app.platform.value, app.identifier) for app in only}
+            query = query.where(DeviceAppRow.identifier.in_(sorted({identifier for _, identifier in wanted})))
         out: dict[str, DeviceInventory] = {}
         for chunk in chunked(set(ids)):
             apps: dict[str, dict[App, dt.datetime]] = {}
-            for app_row in self._session.execute(
-                    select(DeviceAppRow.device_id, DeviceAppRow.platform, DeviceAppRow.identifier,
-                           DeviceAppRow.present_since).where(DeviceAppRow.device_id.in_(chunk))):
-                apps.setdefault(app_row.device_id, {})[App(Platform(app_row.platform), app_row.identifier)] = (
+            for app_row in self._session.execute(query.where(DeviceAppRow.device_id.in_(chunk))):
+                if only is not None and (app_row.platform, app_row.identifier) not in wanted:
+                    continue
+                apps.setdefault(app_row.device_id, {})[_app(app_row.platform, app_row.identifier)] = (
                     app_row.present_since)
             for row in self._session.execute(
                     select(InventoryRow.device_id, InventoryRow.observed_at, InventoryRow.visibility)
@@ -82,19 +95,51 @@ class InventoryRepository:
         """Make these the devices' current inventories, replacing what was stored (the last one of a device
         listed twice wins). An app's display name, version and how it was matched come from the device's
         entry in `app_details` when there is one; otherwise they are unknown and the app counts as matched by
-        identifier."""
+        identifier.
+
+        Only the difference is written: a device checks in with the same 80 apps day after day, and one
+        installed or removed app should cost one row, not the deletion and insertion of eighty (each also
+        maintaining two indexes).
+        """
         latest = {inventory.device: inventory for inventory in inventories}
         details = app_details or {}
         for chunk in chunked(latest):
-            self._session.execute(delete(DeviceAppRow).where(DeviceAppRow.device_id.in_(chunk))
-                                  .execution_options(synchronize_session=False))
-            self._session.execute(delete(InventoryRow).where(InventoryRow.device_id.in_(chunk))
-                                  .execution_options(synchronize_session=False))
-            insert_rows(self._session, InventoryRow, (
-                {"device_id": device_id, "observed_at": latest[device_id].observed_at,
-                 "visibility": latest[device_id].visibility.value, "source_format": source_format,
-                 "received_at": now} for device_id in chunk))
-            insert_rows(self._session, DeviceAppRow, _app_rows(chunk, latest, details))
+            stored = {row.device_id for row in self._session.execute(
+                select(InventoryRow.device_id).where(InventoryRow.device_id.in_(chunk)))}
+            rows = [{"device_id": device_id, "observed_at": latest[device_id].observed_at,
+                     "visibility": latest[device_id].visibility.value, "source_format": source_format,
+                     "received_at": now} for device_id in chunk]
+            insert_rows(self._session, InventoryRow, [row for row in rows if row["device_id"] not in stored])
+            for batch in chunked([row for row in rows if row["device_id"] in stored], BATCH):
+                self._session.execute(update(InventoryRow), batch)
+            self._save_apps(chunk, latest, details)
+
+    def _save_apps(self, chunk: Sequence[str], latest: Mapping[str, DeviceInventory],
+                   details: Mapping[str, Sequence[InstalledApp]]) -> None:
+        old: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        for row in self._session.execute(select(*_APP_COLUMNS).where(DeviceAppRow.device_id.in_(chunk))):
+            old[(row.device_id, row.platform, row.identifier)] = tuple(row)[3:]
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for values in _app_rows(chunk, latest, details):
+            key = (values["device_id"], values["platform"], values["identifier"])
+            before = old.pop(key, None)
+            if before is None:
+                new.append(values)
+            elif before != tuple(values[name] for name in _APP_VALUES):
+                changed.append(values)
+        gone: dict[str, list[tuple[str, str]]] = {}
+        for device_id, platform, identifier in old:
+            gone.setdefault(device_id, []).append((platform, identifier))
+        for device_id, apps in sorted(gone.items()):
+            for part in chunked(apps):
+                self._session.execute(delete(DeviceAppRow).where(
+                    DeviceAppRow.device_id == device_id,
+                    tuple_(DeviceAppRow.platform, DeviceAppRow.identifier).in_(part))
+                    .execution_options(synchronize_session=False))
+        insert_rows(self._session, DeviceAppRow, new)
+        for batch in chunked(changed, BATCH):
+            self._session.execute(update(DeviceAppRow), batch)
 
     def record_reports(self, rows: Iterable[Mapping[str, object]]) -> int:
         """Append reports to the history; each row has the fields of `ReceivedReport`. Returns how many."""
@@ -123,6 +168,13 @@ def _app_rows(device_ids: Iterable[str], inventories: Mapping[str, DeviceInvento
                    "version": entry.version if entry is not None else None,
                    "matched_by": (entry.matched_by if entry is not None else MatchedBy.IDENTIFIER).value,
                    "present_since": since}
+
+
+@functools.lru_cache(maxsize=65_536)
+def _app(platform: str, identifier: str) -> App:
+    """One App object per identity however many devices hold it: a working set of 50,000 devices with 80
+    apps each would otherwise hold four million copies of a few thousand apps."""
+    return App(Platform(platform), identifier)
 
 
 def _plain(value: object) -> object:

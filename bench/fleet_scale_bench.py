@@ -1,0 +1,114 @@
+"""Issue 3 benchmark at fleet scale: apply a restriction and re-evaluate one device on 1,000,000 devices.
+
+Run by hand (not in CI):  python bench/fleet_scale_bench.py --devices 1000000
+
+Importing 80,000,000 (device, app) rows through `appban import` takes most of an hour on this machine, and the
+import's throughput is measured, as a ratio to COPY, by bench/inventory_bench.py (it grows linearly with
+rows). This script measures what grows with the fleet instead: it writes the same synthetic fleet (80 apps
+per device from 5,000 with a long-tailed popularity, 5 % holding TikTok) straight into appban's tables with
+set-based SQL on the server, then runs the two operations that must stay fast at that size, each in its own
+process so that its peak memory is its own. The baseline, in the same run, is a full scan of the fleet's
+app rows (`SELECT count(*) FROM device_apps`), which scales with the data like any whole-fleet work would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import inventory_bench as common  # the sibling script: database set-up and phase children
+
+SERVER = os.environ.get("APPBAN_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+FLEET_SQL = [
+    # devices: all Android, corporate, in the European Commission
+    """INSERT INTO devices (id, organisation_id, platform, ownership, funding, enrolled, holder_email, name,
+                            source_format, created_at, updated_at)
+       SELECT 'dev-' || lpad(n::text, 7, '0'), 'eu-commission', 'android', 'corporate', 'full', true,
+              NULL, NULL, 'csv', now(), now()
+       FROM generate_series(0, %(devices)s - 1) AS n""",
+    """INSERT INTO inventories (device_id, observed_at, visibility, source_format, received_at)
+       SELECT id, now() - interval '2 hours', 'full', 'csv', now() FROM devices""",
+    # the app rows go in without their indexes and foreign key, which are built once afterwards (as a restore
+    # does): maintaining them row by row would triple the load time
+    "ALTER TABLE device_apps DROP CONSTRAINT fk_device_apps_device_id_devices",
+    "ALTER TABLE device_apps DROP CONSTRAINT pk_device_apps",
+    "DROP INDEX ix_device_apps_platform_identifier",
+    # per device, 80 distinct apps of 5,000 drawn with a long-tailed popularity (a square law); the reference to
+    # d.id keeps PostgreSQL from drawing once for every device
+    """INSERT INTO device_apps (device_id, platform, identifier, name, version, matched_by, present_since)
+       SELECT d.id, 'android', 'com.vendor' || (a.i / 7) || '.app' || a.i, NULL::text, NULL::text,
+              'identifier', now() - interval '2 hours'
+       FROM devices d
+       CROSS JOIN LATERAL (SELECT DISTINCT floor(5000 * power(random(), 2))::int + 0 * length(d.id) AS i
+                           FROM generate_series(1, 3 * %(apps)s) LIMIT %(apps)s) AS a""",
+    """INSERT INTO device_apps (device_id, platform, identifier, name, version, matched_by, present_since)
+       SELECT id, 'android', 'com.zhiliaoapp.musically', NULL, NULL, 'identifier', now() - interval '2 hours'
+       FROM devices WHERE random() < 0.05""",
+    "ALTER TABLE device_apps ADD CONSTRAINT pk_device_apps PRIMARY KEY (device_id, platform, identifier)",
+    "CREATE INDEX ix_device_apps_platform_identifier ON device_apps (platform, identifier)",
+    """ALTER TABLE device_apps ADD CONSTRAINT fk_device_apps_device_id_devices FOREIGN KEY (device_id)
+       REFERENCES devices (id) ON DELETE CASCADE""",
+    "ANALYZE",
+]
+
+
+def load(url: str, devices: int, apps: int) -> dict[str, float]:
+    from typer.testing import CliRunner
+
+    from appban.cli import app
+
+    orgs = common.ROOT / "examples" / "organisations" / "organisations.yaml"
+    result = CliRunner().invoke(app, ["org", "apply", str(orgs), "--database", url])
+    assert result.exit_code == 0, result.stdout
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        for statement in FLEET_SQL:
+            conn.execute(statement, {"devices": devices, "apps": apps})  # type: ignore[arg-type]
+        rows = conn.execute("SELECT count(*) FROM device_apps").fetchone()[0]  # type: ignore[index]
+        scan_started = time.perf_counter()
+        conn.execute("SELECT count(*) FROM device_apps").fetchone()
+        scan = time.perf_counter() - scan_started
+        holders = conn.execute("SELECT count(*) FROM device_apps "
+                               "WHERE identifier = 'com.zhiliaoapp.musically'").fetchone()[0]  # type: ignore[index]
+    return {"seconds": time.perf_counter() - started, "rows": rows, "scan": scan, "holders": holders}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, default=1_000_000)
+    parser.add_argument("--apps", type=int, default=80)
+    parser.add_argument("--repeats", type=int, default=400)
+    parser.add_argument("--keep", action="store_true", help="keep the database appban_scale for another run")
+    args = parser.parse_args()
+    url = common.create_database("appban_scale").replace("postgresql://", "postgresql+psycopg://")
+    try:
+        from typer.testing import CliRunner
+
+        from appban.cli import app
+
+        assert CliRunner().invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+        loaded = load(url, args.devices, args.apps)
+        print(f"fleet: {args.devices:,} devices, {loaded['rows']:,} (device, app) rows, "
+              f"{loaded['holders']:,} holding TikTok; written by SQL in {loaded['seconds']:.0f} s")
+        print(f"baseline: a full scan of device_apps: {loaded['scan']:.2f} s")
+        rule = common.run("rule", url)
+        print(f"apply a new restriction, all findings current: {rule['seconds']:.2f} s "
+              f"({rule['seconds'] / loaded['scan']:.2f} x the full scan), peak {rule['peak_mib']:.0f} MiB "
+              f"({rule['output']})")
+        one = common.run("one", url, repeats=args.repeats)
+        print(f"one device re-evaluated after a report: p50 {one['p50_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms "
+              f"over {args.repeats}, peak {one['peak_mib']:.0f} MiB")
+    finally:
+        if not args.keep:
+            common.drop_database("appban_scale")
+
+
+if __name__ == "__main__":
+    main()
