@@ -80,21 +80,46 @@ def load(url: str, devices: int, apps: int) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started, "rows": rows, "scan": scan, "holders": holders}
 
 
+def reset(url: str) -> dict[str, float]:
+    """The kept fleet as it was loaded: no restriction, no finding, no history of either."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        for table in ("findings", "finding_events", "gate_changes", "inventory_reports", "exemptions",
+                      "attestations", "adoptions", "restriction_versions", "restrictions"):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM audit_log WHERE event NOT LIKE 'organisation:%'")  # the chain's tail only
+        conn.execute("VACUUM ANALYZE")
+        rows = conn.execute("SELECT count(*) FROM device_apps").fetchone()[0]  # type: ignore[index]
+        started = time.perf_counter()
+        conn.execute("SELECT count(*) FROM device_apps").fetchone()
+        scan = time.perf_counter() - started
+        holders = conn.execute("SELECT count(*) FROM device_apps "
+                               "WHERE identifier = 'com.zhiliaoapp.musically'").fetchone()[0]  # type: ignore[index]
+    return {"seconds": 0.0, "rows": rows, "scan": scan, "holders": holders}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=1_000_000)
     parser.add_argument("--apps", type=int, default=80)
     parser.add_argument("--repeats", type=int, default=400)
     parser.add_argument("--keep", action="store_true", help="keep the database appban_scale for another run")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure on the fleet a --keep run left (its restrictions and findings are removed)")
     args = parser.parse_args()
-    url = common.create_database("appban_scale").replace("postgresql://", "postgresql+psycopg://")
+    if args.reuse:
+        url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/appban_scale"
+    else:
+        url = common.create_database("appban_scale").replace("postgresql://", "postgresql+psycopg://")
     try:
         from typer.testing import CliRunner
 
         from appban.cli import app
 
-        assert CliRunner().invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
-        loaded = load(url, args.devices, args.apps)
+        if args.reuse:
+            loaded = reset(url)
+        else:
+            assert CliRunner().invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+            loaded = load(url, args.devices, args.apps)
         print(f"fleet: {args.devices:,} devices, {loaded['rows']:,} (device, app) rows, "
               f"{loaded['holders']:,} holding TikTok; written by SQL in {loaded['seconds']:.0f} s")
         print(f"baseline: a full scan of device_apps: {loaded['scan']:.2f} s")
@@ -106,7 +131,7 @@ def main() -> None:
         print(f"one device re-evaluated after a report: p50 {one['p50_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms "
               f"over {args.repeats}, peak {one['peak_mib']:.0f} MiB")
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             common.drop_database("appban_scale")
 
 

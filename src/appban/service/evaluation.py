@@ -167,7 +167,7 @@ def exempted_or_attested(session: Session, restriction_id: str, now: dt.datetime
 def _persist(session: Session, context: PolicyContext, changes: Sequence[Change], now: dt.datetime) -> None:
     if changes:
         versions = {rule_id: rule.version for rule_id, rule in context.rules.items()}
-        FindingRepository(session).apply(changes, now=now, versions=versions)
+        FindingRepository(session).apply(changes, now=now, versions=versions, befores_are_stored=True)
 
 
 def _merged_details(previous: Sequence[InstalledApp] | None, report: DeviceReport) -> Sequence[InstalledApp]:

@@ -16,7 +16,7 @@ from appban.compliance.engine import Key
 from appban.errors import InvalidInput, Location, NotFound, Problem
 from appban.model import Attestation
 from appban.store.audit_log import AuditLog
-from appban.store.bulk import chunked
+from appban.store.bulk import among, chunked
 from appban.store.tables import AttestationRow, DeviceRow, RestrictionRow
 
 __all__ = ["AttestationRepository"]
@@ -67,7 +67,7 @@ class AttestationRepository:
         for rule, devices in sorted(by_rule.items()):
             for chunk in chunked(sorted(devices)):
                 for row in self._session.scalars(select(AttestationRow).where(
-                        AttestationRow.restriction_id == rule, AttestationRow.device_id.in_(chunk))):
+                        AttestationRow.restriction_id == rule, among(AttestationRow.device_id, chunk))):
                     out[(row.device_id, row.restriction_id)] = _attestation(row)
         return out
 
@@ -76,7 +76,7 @@ class AttestationRepository:
         out: list[Attestation] = []
         for chunk in chunked(sorted(set(ids))):
             out += [_attestation(row) for row in self._session.scalars(
-                select(AttestationRow).where(AttestationRow.device_id.in_(chunk))
+                select(AttestationRow).where(among(AttestationRow.device_id, chunk))
                 .order_by(AttestationRow.device_id, AttestationRow.restriction_id))]
         return out
 

@@ -12,12 +12,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, insert
+from sqlalchemy import ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import Boolean
 
 from appban.store.tables import Base
 
-__all__ = ["BATCH", "CHUNK", "chunked", "insert_rows"]
+__all__ = ["BATCH", "CHUNK", "among", "chunked", "insert_rows"]
 
 CHUNK = 5_000  # ids per `IN (...)`
 BATCH = 10_000  # rows per executemany
@@ -94,3 +98,34 @@ def _converter(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | N
             return process(value)
 
     return convert
+
+
+class _Among(ColumnElement[bool]):
+    """`column IN (values)`; on PostgreSQL `column = ANY(%s)` with the values as one array parameter.
+
+    An IN list of 5,000 ids is 5,000 bound parameters that SQLAlchemy expands and psycopg splits into the
+    query text on every execution: at a million devices that cost more than the queries themselves.
+    """
+
+    inherit_cache = False  # the values are part of the element: each statement is compiled afresh
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement[Any], values: list[Any]) -> None:
+        self.column = column
+        self.values = values
+
+
+def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """Membership of a column in a (bounded) list of values, as fast as each database takes it."""
+    return _Among(column, list(values))
+
+
+@compiles(_Among)
+def _in_list(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.values), **kw)
+
+
+@compiles(_Among, "postgresql")
+def _any_array(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
+    values = bindparam(None, element.values, type_=ARRAY(element.column.type))
+    return compiler.process(element.column == any_(values), **kw)

@@ -24,7 +24,7 @@ from appban.errors import Conflict, InvalidInput, Location, Problem
 from appban.inventory.interface import Visibility
 from appban.model import App, Device, FindingState, Funding, Ownership, Platform
 from appban.store.audit_log import AuditLog
-from appban.store.bulk import BATCH, CHUNK, chunked, insert_rows
+from appban.store.bulk import BATCH, CHUNK, among, chunked, insert_rows
 from appban.store.tables import (
     DEVICE_ID_LENGTH,
     DeviceAppRow,
@@ -78,7 +78,7 @@ class DeviceRepository:
             stored = {row.id: row for row in self._session.execute(
                 select(DeviceRow.id, DeviceRow.organisation_id, DeviceRow.platform, DeviceRow.ownership,
                        DeviceRow.funding, DeviceRow.enrolled, DeviceRow.holder_email, DeviceRow.name,
-                       DeviceRow.source_format).where(DeviceRow.id.in_(chunk)))}
+                       DeviceRow.source_format).where(among(DeviceRow.id, chunk)))}
             new: list[dict[str, Any]] = []
             changed: list[dict[str, Any]] = []
             for device_id in chunk:
@@ -113,7 +113,7 @@ class DeviceRepository:
         """The stored devices among `ids` (unknown ids are left out), with their last inventory time."""
         out: dict[str, Device] = {}
         for chunk in chunked(set(ids)):
-            for row in self._session.execute(_select_devices().where(DeviceRow.id.in_(chunk))):
+            for row in self._session.execute(_select_devices().where(among(DeviceRow.id, chunk))):
                 out[row.id] = _device(row)
         return out
 
@@ -190,7 +190,7 @@ class DeviceRepository:
         removed: list[str] = []
         findings = 0
         for chunk in chunked(sorted(set(ids))):
-            present = list(self._session.scalars(select(DeviceRow.id).where(DeviceRow.id.in_(chunk))))
+            present = list(self._session.scalars(select(DeviceRow.id).where(among(DeviceRow.id, chunk))))
             if not present:
                 continue
             closing = select(FindingRow.device_id, FindingRow.restriction_id, literal(now, UTCDateTime()),

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from appban.compliance.engine import Change, Key
 from appban.compliance.evaluate import Verdict
 from appban.model import App, Finding, FindingState, Platform
-from appban.store.bulk import BATCH, chunked, insert_rows
+from appban.store.bulk import BATCH, among, chunked, insert_rows
 from appban.store.tables import DeviceRow, FindingEventRow, FindingRow, GateChangeRow
 
 __all__ = ["FindingEvent", "FindingRepository", "StoredFinding"]
@@ -78,7 +78,7 @@ class FindingRepository:
         """Every stored finding of these devices."""
         out: dict[Key, StoredFinding] = {}
         for chunk in chunked(set(ids)):
-            out.update(_keyed(self._session.execute(select(*_COLUMNS).where(FindingRow.device_id.in_(chunk)))))
+            out.update(_keyed(self._session.execute(select(*_COLUMNS).where(among(FindingRow.device_id, chunk)))))
         return out
 
     def get_for_restriction(self, restriction_id: str) -> dict[Key, StoredFinding]:
@@ -90,16 +90,23 @@ class FindingRepository:
         """The stored findings among these (device, restriction) pairs."""
         return {key: _stored(row) for key, row in self._rows(keys).items()}
 
-    def apply(self, changes: Sequence[Change], *, now: dt.datetime, versions: Mapping[str, int]) -> int:
+    def apply(self, changes: Sequence[Change], *, now: dt.datetime, versions: Mapping[str, int],
+              befores_are_stored: bool = False) -> int:
         """Persist the engine's changes and return the number of events written.
 
         Several changes of one pair collapse into the last one. `versions` gives the restriction version in
-        force (restriction id -> version), recorded with each finding written.
+        force (restriction id -> version), recorded with each finding written. `befores_are_stored` says the
+        changes come from an engine restored from this transaction's findings, so a pair whose first change
+        starts from nothing has no row to look up: a new restriction's 50,000 first findings need no reads.
         """
         final: dict[Key, Verdict | None] = {}
+        unstored: set[Key] = set()
         for change in changes:
-            final[(change.device, change.restriction)] = change.after
-        stored = self._rows(final)
+            key = (change.device, change.restriction)
+            if key not in final and befores_are_stored and change.before is None:
+                unstored.add(key)
+            final[key] = change.after
+        stored = self._rows(key for key in final if key not in unstored)
         removed: list[Key] = []
         new: list[dict[str, Any]] = []
         rewritten: list[dict[str, Any]] = []
@@ -183,7 +190,7 @@ class FindingRepository:
         for rule, devices in sorted(by_rule.items()):
             for chunk in chunked(sorted(devices)):
                 for row in self._session.execute(select(*_COLUMNS).where(FindingRow.restriction_id == rule,
-                                                                          FindingRow.device_id.in_(chunk))):
+                                                                          among(FindingRow.device_id, chunk))):
                     out[(row.device_id, row.restriction_id)] = row
         return out
 
@@ -194,7 +201,7 @@ class FindingRepository:
         for rule, devices in sorted(by_rule.items()):
             for chunk in chunked(devices):
                 self._session.execute(delete(FindingRow)
-                                      .where(FindingRow.restriction_id == rule, FindingRow.device_id.in_(chunk))
+                                      .where(FindingRow.restriction_id == rule, among(FindingRow.device_id, chunk))
                                       .execution_options(synchronize_session=False))
 
 

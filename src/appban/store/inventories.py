@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from appban.compliance.state import DeviceInventory
 from appban.inventory.interface import InstalledApp, MatchedBy, ReportKind, Visibility
 from appban.model import App, Platform
-from appban.store.bulk import BATCH, chunked, insert_rows
+from appban.store.bulk import BATCH, CHUNK, among, chunked, insert_rows
 from appban.store.tables import DeviceAppRow, InventoryReportRow, InventoryRow
 
 __all__ = ["InventoryRepository", "ReceivedReport"]
@@ -60,33 +60,46 @@ class InventoryRepository:
         With `only`, each inventory holds just those of its apps that are in `only`: an evaluation needs no
         more than the apps some restriction bans, and a fleet's devices hold 80 apps each, not one.
         """
+        wanted_ids = set(ids)
         query = select(DeviceAppRow.device_id, DeviceAppRow.platform, DeviceAppRow.identifier,
                        DeviceAppRow.present_since)
+        wanted: set[tuple[str, str]] = set()
+        apps: dict[str, dict[App, dt.datetime]] = {}
         if only is not None:
             wanted = {(app.platform.value, app.identifier) for app in only}
-            query = query.where(DeviceAppRow.identifier.in_(sorted({identifier for _, identifier in wanted})))
+            query = query.where(among(DeviceAppRow.platform, sorted({platform for platform, _ in wanted})),
+                                among(DeviceAppRow.identifier, sorted({identifier for _, identifier in wanted})))
+            if len(wanted_ids) > CHUNK:  # many devices, few apps: walk the app index once, not the devices
+                self._collect(apps, self._session.execute(query), wanted, wanted_ids)
         out: dict[str, DeviceInventory] = {}
-        for chunk in chunked(set(ids)):
-            apps: dict[str, dict[App, dt.datetime]] = {}
-            for app_row in self._session.execute(query.where(DeviceAppRow.device_id.in_(chunk))):
-                if only is not None and (app_row.platform, app_row.identifier) not in wanted:
-                    continue
-                apps.setdefault(app_row.device_id, {})[_app(app_row.platform, app_row.identifier)] = (
-                    app_row.present_since)
+        for chunk in chunked(wanted_ids):
+            if only is None or len(wanted_ids) <= CHUNK:
+                self._collect(apps, self._session.execute(query.where(among(DeviceAppRow.device_id, chunk))),
+                              wanted, None)
             for row in self._session.execute(
                     select(InventoryRow.device_id, InventoryRow.observed_at, InventoryRow.visibility)
-                    .where(InventoryRow.device_id.in_(chunk))):
+                    .where(among(InventoryRow.device_id, chunk))):
                 out[row.device_id] = DeviceInventory(
                     device=row.device_id, observed_at=row.observed_at, visibility=Visibility(row.visibility),
                     apps=MappingProxyType(apps.get(row.device_id, {})))
         return out
+
+    @staticmethod
+    def _collect(apps: dict[str, dict[App, dt.datetime]], rows: Iterable[Any], wanted: set[tuple[str, str]],
+                 devices: set[str] | None) -> None:
+        for row in rows:
+            if wanted and (row.platform, row.identifier) not in wanted:
+                continue
+            if devices is not None and row.device_id not in devices:
+                continue
+            apps.setdefault(row.device_id, {})[_app(row.platform, row.identifier)] = row.present_since
 
     def observed_at_many(self, ids: Iterable[str]) -> dict[str, dt.datetime]:
         """When each device's current inventory was observed (devices without one are left out)."""
         out: dict[str, dt.datetime] = {}
         for chunk in chunked(set(ids)):
             out.update((device_id, observed_at) for device_id, observed_at in self._session.execute(
-                select(InventoryRow.device_id, InventoryRow.observed_at).where(InventoryRow.device_id.in_(chunk))))
+                select(InventoryRow.device_id, InventoryRow.observed_at).where(among(InventoryRow.device_id, chunk))))
         return out
 
     def save(self, inventories: Sequence[DeviceInventory],
@@ -105,7 +118,7 @@ class InventoryRepository:
         details = app_details or {}
         for chunk in chunked(latest):
             stored = {row.device_id for row in self._session.execute(
-                select(InventoryRow.device_id).where(InventoryRow.device_id.in_(chunk)))}
+                select(InventoryRow.device_id).where(among(InventoryRow.device_id, chunk)))}
             rows = [{"device_id": device_id, "observed_at": latest[device_id].observed_at,
                      "visibility": latest[device_id].visibility.value, "source_format": source_format,
                      "received_at": now} for device_id in chunk]
@@ -117,7 +130,7 @@ class InventoryRepository:
     def _save_apps(self, chunk: Sequence[str], latest: Mapping[str, DeviceInventory],
                    details: Mapping[str, Sequence[InstalledApp]]) -> None:
         old: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-        for row in self._session.execute(select(*_APP_COLUMNS).where(DeviceAppRow.device_id.in_(chunk))):
+        for row in self._session.execute(select(*_APP_COLUMNS).where(among(DeviceAppRow.device_id, chunk))):
             old[(row.device_id, row.platform, row.identifier)] = tuple(row)[3:]
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
