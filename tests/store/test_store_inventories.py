@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from appban.inventory import InstalledApp, MatchedBy, ReportKind, Visibility
 from appban.model import App, Platform
@@ -58,6 +58,45 @@ def test_save_replaces_the_inventory_and_keeps_app_details(database: Database) -
         apps = {(row.device_id, row.identifier) for row in session.scalars(select(DeviceAppRow))}
     assert stored["d1"] == newer  # the last of a device listed twice wins, the rest is replaced
     assert apps == {("d1", SIGNAL.identifier), ("d2", SIGNAL.identifier)}
+
+
+def test_save_writes_only_the_rows_that_differ(database: Database) -> None:
+    """A device checking in with the same apps rewrites no app row; one new, one gone and one updated app
+    cost one statement each, and the details of the new version are stored."""
+    seed_organisations(database)
+    seed_fleet(database, [device("d1")])
+    details = {"d1": [InstalledApp(TIKTOK, "TikTok", "33.1.4"), InstalledApp(SIGNAL, "Signal", "7.0")]}
+    with database.session() as session:
+        InventoryRepository(session).save([inventory("d1", NOW, [TIKTOK, SIGNAL])], details, source_format="csv",
+                                          now=NOW)
+    statements: list[str] = []
+
+    def capture(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper() + " " + ("device_apps" if "device_apps" in statement
+                                                                 else "other"))
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        with database.session() as session:
+            InventoryRepository(session).save([inventory("d1", LATER, {TIKTOK: NOW, SIGNAL: NOW})], details,
+                                              source_format="csv", now=LATER)
+        unchanged = list(statements)
+        statements.clear()
+        with database.session() as session:
+            InventoryRepository(session).save(
+                [inventory("d1", LATER + dt.timedelta(hours=1), {SIGNAL: NOW, TIKTOK_LITE: LATER})],
+                {"d1": [InstalledApp(SIGNAL, "Signal", "7.1"), InstalledApp(TIKTOK_LITE, "TikTok Lite", "1.0")]},
+                source_format="csv", now=LATER)
+        changed = list(statements)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", capture)
+    assert [s for s in unchanged if s.endswith("device_apps")] == ["SELECT device_apps"]
+    assert sorted(s for s in changed if s.endswith("device_apps")) == [
+        "DELETE device_apps", "INSERT device_apps", "SELECT device_apps", "UPDATE device_apps"]
+    with database.session() as session:
+        apps = {row.identifier: (row.name, row.version, row.present_since)
+                for row in session.scalars(select(DeviceAppRow))}
+    assert apps == {SIGNAL.identifier: ("Signal", "7.1", NOW), TIKTOK_LITE.identifier: ("TikTok Lite", "1.0", LATER)}
 
 
 def test_every_report_is_kept_applied_or_not(database: Database) -> None:
