@@ -114,3 +114,19 @@ def test_the_schema_refuses_an_exemption_naming_both_or_neither(database: Databa
         with pytest.raises(IntegrityError), database.engine.begin() as connection:
             connection.execute(insert, {"id": "bad", "rule": EU_RULE, "device": device, "holder": holder,
                                         "at": ENDS})
+
+
+def test_active_for_gives_the_exemptions_of_these_devices_and_holders_only(database: Database) -> None:
+    seed_examples(database)
+    other = dataclasses.replace(PRESS, id="ex-press-2", device="press-phone-2")
+    short = dataclasses.replace(PRESS, id="ex-press-short", ends=NOW + dt.timedelta(hours=1))
+    revoked = dataclasses.replace(PERSON, id="ex-person-revoked")
+    for exemption in (PRESS, PERSON, other, short, revoked):
+        _grant(database, exemption)
+    with database.session() as session:
+        ExemptionRepository(session).revoke(revoked.id, actor=ACTOR, now=NOW)
+    with database.session() as session:
+        repository = ExemptionRepository(session)
+        assert repository.active_for(["press-phone-1"], ["ana@gent.be"], NOW) == [PERSON, PRESS, short]
+        assert repository.active_for(["press-phone-1"], [], LATER) == [PRESS]
+        assert repository.active_for([], [], NOW) == []

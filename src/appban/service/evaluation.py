@@ -73,7 +73,8 @@ def working_set(session: Session, context: PolicyContext, device_ids: Iterable[s
     return Engine.restore(
         context.staleness, now, rules=context.rules.values(), devices=devices.values(),
         inventories=InventoryRepository(session).get_many(ids, only=only),
-        exemptions=ExemptionRepository(session).active(now),
+        exemptions=ExemptionRepository(session).active_for(
+            ids, {device.holder for device in devices.values() if device.holder is not None}, now),
         attestations=AttestationRepository(session).for_devices(ids),
         findings={key: item.verdict for key, item in stored.items()})
 

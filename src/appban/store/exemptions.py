@@ -7,6 +7,7 @@ Granting and revoking are audited. An exemption is never deleted: a revoked one 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from appban.audit import AuditEvent
 from appban.errors import Conflict, InvalidInput, Location, NotFound, Problem
 from appban.model import Exemption
 from appban.store.audit_log import AuditLog
+from appban.store.bulk import among, chunked
 from appban.store.tables import ID_LENGTH, ExemptionRow, RestrictionRow
 
 __all__ = ["ExemptionRecord", "ExemptionRepository"]
@@ -93,6 +95,17 @@ class ExemptionRepository:
         query = (select(ExemptionRow).where(ExemptionRow.revoked_at.is_(None), ExemptionRow.ends > now)
                  .order_by(ExemptionRow.id))
         return [_exemption(row) for row in self._session.scalars(query)]
+
+    def active_for(self, devices: Iterable[str], holders: Iterable[str], now: dt.datetime) -> list[Exemption]:
+        """The exemptions in force now that name one of these devices or holders, by id: a working set of a
+        few devices needs those, not every exemption of the fleet."""
+        out: dict[str, Exemption] = {}
+        current = (ExemptionRow.revoked_at.is_(None), ExemptionRow.ends > now)
+        for column, values in ((ExemptionRow.device_id, devices), (ExemptionRow.holder_email, holders)):
+            for chunk in chunked(sorted(set(values))):
+                for row in self._session.scalars(select(ExemptionRow).where(*current, among(column, chunk))):
+                    out[row.id] = _exemption(row)
+        return [out[key] for key in sorted(out)]
 
     def for_restriction(self, restriction_id: str, *, include_revoked: bool = False) -> list[Exemption]:
         """The exemptions from one restriction, ended ones included, revoked ones only when asked; by id."""
