@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-PACKAGES = ["appban", "appban.policy", "appban.catalog", "appban.store", "appban.audit", "appban.model",
+PACKAGES = ["appban", "appban.policy", "appban.catalog", "appban.store", "appban.audit", "appban.model", "appban.gate",
             "appban.errors"]
 
 

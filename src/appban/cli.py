@@ -53,6 +53,8 @@ from appban.policy import (
     read_batch,
 )
 from appban.policy.restriction import ParsedRestriction
+from appban.server import PUBLIC_URL_VARIABLE, Settings
+from appban.server import serve as run_server
 from appban.service import (
     ImportSummary,
     Report,
@@ -65,6 +67,7 @@ from appban.service import (
     refresh_due,
 )
 from appban.store import (
+    URL_VARIABLE,
     AdoptionRepository,
     AuditLog,
     Database,
@@ -488,6 +491,32 @@ def db_upgrade(database: DatabaseOption = None) -> None:
     with _errors_exit(), _database(database):
         pass
     out.print("database schema is current")
+
+
+# --- serve ------------------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    database: DatabaseOption = None,
+    workers: Annotated[int, typer.Option(help="Worker processes; each keeps its own decision table.", min=1,
+                                         max=64)] = 1,
+) -> None:
+    """Serve the API, the gate (/gate/auth) and the holders' remediation pages (settings: docs/gate.md).
+
+    The database must be at this appban's schema (`appban db upgrade`); it is not migrated here.
+    """
+    url = database_url(database)
+    shown = f"[{host}]" if ":" in host else host
+    with _errors_exit():
+        Settings.from_environment(public_url=f"http://{shown}:{port}")
+        with Database.open(url) as db:
+            db.check_schema()
+    os.environ[URL_VARIABLE] = url  # the workers build their app from the environment
+    os.environ.setdefault(PUBLIC_URL_VARIABLE, f"http://{shown}:{port}")
+    run_server(host=host, port=port, workers=workers)
 
 
 # --- shell plumbing ---------------------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""The served application: dispatch, lifespan (start, drain on stop), metrics, settings, `appban serve` checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from appban.cli import app as cli
+from appban.errors import InvalidInput
+from appban.server import Settings, build_app
+from appban.store import Database
+
+from .support import seed_fleet, stub_api
+
+
+def test_settings_come_from_the_environment_with_documented_defaults() -> None:
+    assert Settings.from_environment({}, public_url="http://gate.local:9000") == Settings(
+        public_url="http://gate.local:9000")
+    settings = Settings.from_environment({
+        "APPBAN_PUBLIC_URL": "https://appban.example.eu/", "APPBAN_SECRET": "s" * 32,
+        "APPBAN_GATE_DEVICE_HEADER": "X-SSL-Client-Fingerprint", "APPBAN_GATE_ALLOW_UNKNOWN": "yes",
+        "APPBAN_DECISION_LOG": "off", "APPBAN_ATTESTATION_DAYS": "14", "APPBAN_GATE_POLL_MS": "100",
+        "APPBAN_GATE_REFRESH_SECONDS": "5", "APPBAN_GATE_RESYNC_SECONDS": "0"})
+    assert settings == Settings(public_url="https://appban.example.eu", secret="s" * 32,
+                                device_header="X-SSL-Client-Fingerprint", allow_unknown_devices=True, decision_log=None,
+                                attestation_days=14, poll_seconds=0.1, refresh_seconds=5.0, resync_seconds=0.0)
+
+
+def test_every_bad_setting_is_named() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Settings.from_environment({"APPBAN_PUBLIC_URL": "appban.example.eu", "APPBAN_SECRET": "short",
+                                   "APPBAN_GATE_DEVICE_HEADER": "X Device", "APPBAN_GATE_ALLOW_UNKNOWN": "maybe",
+                                   "APPBAN_ATTESTATION_DAYS": "0", "APPBAN_GATE_POLL_MS": "fast"})
+    named = {problem.where.source for problem in caught.value.problems}
+    assert named == {"APPBAN_PUBLIC_URL", "APPBAN_SECRET", "APPBAN_GATE_DEVICE_HEADER", "APPBAN_GATE_ALLOW_UNKNOWN",
+                     "APPBAN_ATTESTATION_DAYS", "APPBAN_GATE_POLL_MS"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_one_app_serves_gate_pages_and_api_and_drains_the_log_on_shutdown(database: Database, tmp_path: Path) -> None:
+    tokens = seed_fleet(database)
+    settings = Settings(public_url="https://appban.example.eu", secret="x" * 32,
+                        decision_log=tmp_path / "decisions.jsonl")
+    server = build_app(database, settings=settings, api_factory=stub_api)
+
+    async def scenario() -> dict[str, Any]:
+        inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        lifespan = asyncio.create_task(server({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get,
+                                              outbox.put))
+        await inbox.put({"type": "lifespan.startup"})
+        assert (await outbox.get())["type"] == "lifespan.startup.complete"
+        seen: dict[str, Any] = {}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server), base_url="http://appban") as client:
+            headers = {"X-Device-Id": "late-phone", "X-Appban-Gate-Token": tokens["eu"]}
+            for _ in range(50):
+                assert (await client.get("/gate/auth?service=mail", headers=headers)).status_code == 403
+            denied = await client.get("/gate/auth?service=mail", headers=headers)
+            seen["remediation"] = denied.headers["x-appban-remediation"]
+            page = await client.get(seen["remediation"].removeprefix("https://appban.example.eu"))
+            seen["page"] = page.status_code, "TikTok" in page.text
+            seen["metrics"] = (await client.get("/metrics")).text
+            seen["api"] = (await client.get("/api/v1/devices")).status_code
+            seen["remediate-prefix"] = (await client.get("/remediatex")).status_code  # not the pages: the API
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await lifespan
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["remediation"].startswith("https://appban.example.eu/remediate/")
+    assert seen["page"] == (200, True)
+    assert 'appban_gate_decisions_total{result="deny"} 51' in seen["metrics"]
+    assert "appban_gate_table_devices 4" in seen["metrics"]
+    assert "appban_gate_degraded 0" in seen["metrics"]
+    assert seen["api"] == 404 and seen["remediate-prefix"] == 404
+    lines = (tmp_path / "decisions.jsonl").read_text().splitlines()
+    assert len(lines) == 51  # every decision, written out by the shutdown
+    assert {json.loads(line)["result"] for line in lines} == {"deny"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_refuses_a_database_without_the_schema_in_one_line(empty_database_url: str) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--database", empty_database_url])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "has no appban tables yet" in result.stderr
+
+
+def test_serve_refuses_bad_settings_naming_the_variable(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--database", f"sqlite:///{tmp_path / 'x.db'}"],
+                                env={"APPBAN_ATTESTATION_DAYS": "forever"})
+    assert result.exit_code == 2
+    assert result.stderr.startswith("APPBAN_ATTESTATION_DAYS: 'forever' is not a number from 1 to 365")
