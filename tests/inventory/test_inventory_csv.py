@@ -284,3 +284,80 @@ def test_valid_inventories_round_trip_in_any_row_order(
         assert sorted(a.app.identifier for a in report.apps) == sorted(apps)
         assert report.observed_at == T0
         assert report.visibility is Visibility.FULL
+
+
+# --- bounded memory: grouping within a budget, streaming past it ---------------------------------------------
+
+
+class _Counting(io.BytesIO):
+    """A stream that remembers how far it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.most = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.most = self.tell()
+        return chunk
+
+
+def _fleet_csv(devices: int, apps: int = 3) -> str:
+    rows = [f"dev-{n:04d},android,com.vendor.app{k},2023-03-15T09:30Z,App {k},1.{k},corporate,"
+            for n in range(devices) for k in range(apps)]
+    return HEADER + "\n".join(rows) + "\n"
+
+
+def test_past_the_budget_each_device_is_reported_as_soon_as_its_rows_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_format, "GROUPING_BUDGET", 0)
+    data = _fleet_csv(5_000).encode()
+    stream = _Counting(data)
+    reports = CSV.read(stream, SOURCE, CATALOG, ReportDefaults())
+    first = next(reports)
+    assert first.device_id == "dev-0000" and len(first.apps) == 3
+    assert stream.most < len(data) // 4  # read a small part of the file, not all of it
+    rest = list(reports)
+    assert [r.device_id for r in rest] == [f"dev-{n:04d}" for n in range(1, 5_000)]
+
+
+def test_under_the_budget_a_devices_rows_may_be_scattered() -> None:
+    reports = read(HEADER + "a,android,com.one.app,2023-03-15T09:30Z,,,,\n"
+                   "b,android,com.two.app,2023-03-15T09:30Z,,,,\n"
+                   "a,android,com.three.app,2023-03-15T09:30Z,,,,\n")
+    assert {r.device_id: [a.app.identifier for a in r.apps] for r in reports} == {
+        "a": ["com.one.app", "com.three.app"], "b": ["com.two.app"]}
+
+
+def test_past_the_budget_scattered_rows_are_refused_naming_both_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_format, "GROUPING_BUDGET", 0)
+    error = refused(HEADER + "a,android,com.one.app,2023-03-15T09:30Z,,,,\n"
+                    "b,android,com.two.app,2023-03-15T09:30Z,,,,\n"
+                    "a,android,com.three.app,2023-03-15T09:30Z,,,,\n",
+                    "row 4", "device 'a'", "began at line 2", "sort the file by device_id", line=4)
+    assert len(error.problems) == 1
+
+
+def test_a_later_row_of_a_device_that_breaks_a_rule_is_still_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path for repeated device columns never hides a bad cell: a bad app or a disagreeing row
+    goes the full way and is named."""
+    refused(HEADER + "a,android,com.one.app,2023-03-15T09:30Z,,,,\n"
+            "a,android,not an identifier,2023-03-15T09:30Z,,,,\n", "row 3", "app_identifier", line=3)
+    refused(HEADER + "a,android,com.one.app,2023-03-15T09:30Z,,,,\n"
+            "a,android,com.two.app,2023-03-16T09:30Z,,,,\n", "row 3", "observed_at", line=3)
+
+
+@FAST
+@given(inventory=inventories(), budget=st.sampled_from([0, 1, 200, 10**9]))
+def test_streaming_and_grouping_read_a_grouped_file_alike(
+        inventory: tuple[dict[str, tuple[Platform, list[str]]], list[dict[str, str]]], budget: int) -> None:
+    _, rows = inventory
+    grouped = sorted(rows, key=lambda row: row["device_id"])  # each device's rows together, in file order
+    text = write(grouped, list(REQUIRED_COLUMNS))
+    whole = read(text)
+    original = csv_format.GROUPING_BUDGET
+    csv_format.GROUPING_BUDGET = budget
+    try:
+        streamed = read(text)
+    finally:
+        csv_format.GROUPING_BUDGET = original
+    assert sorted(streamed, key=lambda r: r.device_id) == sorted(whole, key=lambda r: r.device_id)

@@ -3,8 +3,9 @@
 One row per (device, app), a header row first. Required columns: `device_id`, `platform`, `app_identifier`,
 `observed_at`; optional: `app_name`, `app_version`, `ownership`, `funding`, `enrolled`, `organisation`,
 `holder`, `visibility`, `device_name`. A device with no apps is one row with `app_identifier` empty. A
-device's rows may be anywhere in the file; they are grouped by `device_id` and must agree on the device's
-fields (an empty cell states nothing; two different values are an error naming both rows).
+device's rows must agree on the device's fields (an empty cell states nothing; two different values are an
+error naming both rows). In a file up to `GROUPING_BUDGET` a device's rows may be anywhere; past it they must
+be together, so that memory stays bounded however large the file.
 
 The file is UTF-8 (a byte-order mark is allowed), comma-separated, with RFC 4180 quoting read strictly: a
 stray quote, a NUL byte, a line over `MAX_LINE_BYTES` bytes or a field over the csv module's field size
@@ -27,11 +28,19 @@ from appban.catalog import Catalog
 from appban.errors import InvalidInput, Location, Problem
 from appban.inventory.interface import MAX_RECORD_APPS, DeviceReport, InstalledApp, ReportDefaults, Visibility
 from appban.inventory.lines import numbered_lines
-from appban.inventory.records import Record, app_identity
+from appban.inventory.records import MAX_TEXT, Record, app_identity, known_app
 from appban.model import App, Funding, Ownership, Platform
 from appban.yamldoc import closest
 
-__all__ = ["CSV", "DEVICE_COLUMNS", "MAX_LINE_BYTES", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "CsvFormat"]
+__all__ = [
+    "CSV",
+    "DEVICE_COLUMNS",
+    "GROUPING_BUDGET",
+    "MAX_LINE_BYTES",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "CsvFormat",
+]
 
 REQUIRED_COLUMNS = ("device_id", "platform", "app_identifier", "observed_at")
 OPTIONAL_COLUMNS = ("app_name", "app_version", "ownership", "funding", "enrolled", "organisation", "holder",
@@ -40,6 +49,10 @@ OPTIONAL_COLUMNS = ("app_name", "app_version", "ownership", "funding", "enrolled
 DEVICE_COLUMNS = ("platform", "observed_at", "ownership", "funding", "enrolled", "organisation", "holder",
                   "visibility", "device_name")
 MAX_LINE_BYTES = 1024 * 1024
+# A device's rows may be scattered through a file this big: its rows are held until the end. Past it, rows are
+# reported device by device as each device's rows end (memory stays bounded for a 2 GB export), so a device
+# whose rows come back after other devices' rows is refused.
+GROUPING_BUDGET = 64 * 1024 * 1024
 
 _COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _WORDS = ("platform", "ownership", "funding", "visibility")  # read case-insensitively: `iOS` is `ios`
@@ -61,6 +74,7 @@ class _Device:
     line: int
     values: dict[str, tuple[object, int]] = field(default_factory=dict)  # column -> (value, row that set it)
     apps: dict[App, InstalledApp] = field(default_factory=dict)
+    cells: tuple[str, ...] = ()  # the device's columns as its last fully read row gave them (_FastPath)
 
 
 class CsvFormat:
@@ -70,7 +84,8 @@ class CsvFormat:
 
     def read(self, stream: BinaryIO, source: str, catalog: Catalog, defaults: ReportDefaults,
              ) -> Iterator[DeviceReport]:
-        reader = csv.reader(_lines(stream, source), dialect=_Strict)
+        consumed = [0]  # bytes read so far (the grouping budget)
+        reader = csv.reader(_lines(stream, source, consumed), dialect=_Strict)
         rows = _rows(reader, source)
         try:
             _, header = next(rows)
@@ -79,7 +94,11 @@ class CsvFormat:
         if not any(cell.strip() for cell in header):
             raise InvalidInput.at(source, "the first line is blank", line=1, hint="the first line names the columns")
         columns = _columns(header, source)
-        devices: dict[str, _Device] = {}
+        fast = _FastPath(columns)
+        devices: dict[str, _Device] = {}  # devices read and not yet reported (all of them while buffering)
+        reported: dict[str, int] = {}  # device id -> line of its first row, once reported (streaming)
+        current: str | None = None
+        buffering = True
         row_number = 1  # the header is row 1, as a spreadsheet numbers it
         for line, cells in rows:
             row_number += 1
@@ -88,7 +107,29 @@ class CsvFormat:
             if len(cells) != len(columns):
                 raise InvalidInput.at(source, f"row {row_number} has {len(cells)} cells, the header names "
                                       f"{len(columns)} columns", line=line)
-            _add(devices, _record(columns, cells, source, row_number, line), row_number, line)
+            device_id = cells[fast.id_index].strip()
+            if device_id != current:
+                if not buffering and current is not None:
+                    finished = devices.pop(current)
+                    reported[current] = finished.line
+                    yield _report(current, finished, source)
+                if device_id in reported:
+                    raise InvalidInput.at(
+                        source, f"row {row_number}: the rows of device {device_id!r} are not together: they began "
+                        f"at line {reported[device_id]}, and rows of other devices came between",
+                        line=line, hint="sort the file by device_id (for example `sort -t, -k1,1 -s`, keeping the "
+                        f"header first): files over {GROUPING_BUDGET // 2**20} MiB must list each device's rows "
+                        "together")
+                current = device_id
+            device = devices.get(device_id)
+            if device is None or not fast.add(device, cells):
+                _add(devices, _record(columns, cells, source, row_number, line), row_number, line)
+                fast.remember(devices[device_id], cells)
+            if buffering and consumed[0] > GROUPING_BUDGET:
+                buffering = False  # past the budget: report what is complete, then stream device by device
+                for done in [key for key in devices if key != current]:
+                    reported[done] = devices[done].line
+                    yield _report(done, devices.pop(done), source)
         for device_id, device in devices.items():
             yield _report(device_id, device, source)
 
@@ -96,9 +137,11 @@ class CsvFormat:
 CSV = CsvFormat()
 
 
-def _lines(stream: BinaryIO, source: str) -> Iterator[str]:
-    """The file's lines, line endings kept (the csv module needs them), each checked and decoded on its own."""
+def _lines(stream: BinaryIO, source: str, consumed: list[int]) -> Iterator[str]:
+    """The file's lines, line endings kept (the csv module needs them), each checked and decoded on its own;
+    `consumed[0]` counts the bytes read."""
     for number, raw in numbered_lines(stream, source, MAX_LINE_BYTES):
+        consumed[0] += len(raw)
         if b"\x00" in raw:
             raise InvalidInput.at(source, "the line holds a NUL byte", line=number, hint="is this a CSV text file?")
         try:
@@ -106,6 +149,44 @@ def _lines(stream: BinaryIO, source: str) -> Iterator[str]:
         except UnicodeDecodeError as error:
             raise InvalidInput.at(source, f"not UTF-8 text (byte {error.start + 1} of the line)", line=number,
                                   hint="save the file as CSV UTF-8") from None
+
+
+class _FastPath:
+    """The common row: the next app of a device whose columns repeat, cell for cell, what its earlier row said.
+
+    Such a row needs none of the device's columns read again; only its app is checked. Any row that is not
+    plainly valid goes the full way, which reads every cell and names the one at fault.
+    """
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.id_index = columns.index("device_id")
+        self._device = [index for index, name in enumerate(columns) if name in DEVICE_COLUMNS]
+        self._app = columns.index("app_identifier")
+        self._name = columns.index("app_name") if "app_name" in columns else None
+        self._version = columns.index("app_version") if "app_version" in columns else None
+
+    def remember(self, device: _Device, cells: list[str]) -> None:
+        device.cells = tuple(cells[index] for index in self._device)
+
+    def add(self, device: _Device, cells: list[str]) -> bool:
+        """Add the row's app to `device` if the row takes the fast path; False sends it the full way."""
+        if device.cells != tuple(cells[index] for index in self._device):
+            return False
+        identifier = cells[self._app].strip()
+        if not identifier:
+            return True  # "a device with no apps" row, repeated
+        platform = device.values["platform"][0]
+        app = known_app(cast(Platform, platform), identifier)
+        if app is None or len(identifier) > MAX_TEXT or (app not in device.apps
+                                                          and len(device.apps) >= MAX_RECORD_APPS):
+            return False
+        name = cells[self._name].strip() if self._name is not None else ""
+        version = cells[self._version].strip() if self._version is not None else ""
+        if len(name) > MAX_TEXT or len(version) > MAX_TEXT:
+            return False
+        if app not in device.apps:
+            device.apps[app] = InstalledApp(app, name or None, version or None)
+        return True
 
 
 def _rows(reader: Iterator[list[str]], source: str) -> Iterator[tuple[int, list[str]]]:

@@ -22,7 +22,16 @@ from appban.errors import InvalidInput, Location
 from appban.inventory.interface import MAX_RECORD_APPS, ReportDefaults
 from appban.model import App, Platform
 
-__all__ = ["IDENTIFIER_PATTERNS", "Record", "SeenRecords", "app_identity", "default_observed_at", "parse_timestamp"]
+__all__ = [
+    "IDENTIFIER_PATTERNS",
+    "MAX_TEXT",
+    "Record",
+    "SeenRecords",
+    "app_identity",
+    "default_observed_at",
+    "known_app",
+    "parse_timestamp",
+]
 
 T = TypeVar("T")
 
@@ -164,6 +173,11 @@ def app_identity(platform: Platform, identifier: str, record: Record, field: str
     if app is None:
         raise record.fail(field, f"{identifier!r} is not a valid {platform} app identifier")
     return app
+
+
+def known_app(platform: Platform, identifier: str) -> App | None:
+    """The App for a well-formed identifier, None for one its platform does not allow (no error built)."""
+    return _valid_app(platform, identifier)
 
 
 @functools.lru_cache(maxsize=65_536)
