@@ -7,7 +7,7 @@ engine reads them. Enumerations are `StrEnum`s whose values are the words used i
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -155,6 +155,18 @@ class App:
 
     platform: Platform
     identifier: str
+    # Apps are dictionary keys by the million (inventories, indexes): hash once, not on every look-up.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.platform, self.identifier)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[App], tuple[Platform, str]]:
+        """Rebuilt through __init__ when unpickled: string hashes differ from one process to the next."""
+        return (App, (self.platform, self.identifier))
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.identifier}"
