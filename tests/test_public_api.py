@@ -8,7 +8,7 @@ import types
 import pytest
 
 PACKAGES = ["appban", "appban.policy", "appban.catalog", "appban.store", "appban.audit", "appban.model", "appban.gate",
-            "appban.errors"]
+            "appban.errors", "appban.api"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from appban import __version__
+from appban.access import Role, TokenInfo
 from appban.catalog import default_catalog
 from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
 from appban.inventory import FORMATS, InventoryFormat, ReportDefaults, inventory_format
@@ -76,6 +77,7 @@ from appban.store import (
     OrganisationRepository,
     RestrictionRepository,
     StoredRestriction,
+    TokenRepository,
     database_url,
 )
 
@@ -91,6 +93,8 @@ app.add_typer(org_app, name="org")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(exemption_app, name="exemption")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens: create (the secret is shown once), list, revoke.")
+app.add_typer(token_app, name="token")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -491,6 +495,79 @@ def db_upgrade(database: DatabaseOption = None) -> None:
     with _errors_exit(), _database(database):
         pass
     out.print("database schema is current")
+
+
+# --- tokens -----------------------------------------------------------------------------------------------
+
+@token_app.command("create")
+def token_create(
+    org: Annotated[str, typer.Option("--org", help="The organisation whose subtree the token sees.")],
+    role: Annotated[Role, typer.Option(help="admin, analyst, auditor, source or gate.")],
+    name: Annotated[str, typer.Option(help="What uses it, e.g. mail-proxy or intune-export.")],
+    expires: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD) or time (RFC 3339) it is valid.")
+                       ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create an API token (audited); its secret is printed once and cannot be shown again."""
+    now = _now()
+    with _errors_exit():
+        until = _until(expires) if expires is not None else None
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        if OrganisationRepository(session).get(org) is None:
+            raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+        info, secret = TokenRepository(session).create(name=name, organisation=org, role=role, expires=until,
+                                                       actor=_actor(), now=now)
+    out.print(f"token {info.id} ({info.name}): {info.role} of {info.organisation}, {_token_expiry(info)}",
+              markup=False)
+    out.print(secret, markup=False)
+    out.print("This secret will not be shown again: store it now (appban keeps only its hash).", markup=False)
+
+
+@token_app.command("list")
+def token_list(org: Annotated[str | None, typer.Option("--org", help="Only this organisation's tokens.")] = None,
+               database: DatabaseOption = None, fmt: FormatOption = "table") -> None:
+    """Tokens by id, revoked and expired ones too (never their secrets)."""
+    now = _now()
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        tokens = TokenRepository(session).list({org} if org else None)
+    if fmt == "json":
+        out.print_json(json.dumps([{
+            "id": t.id, "name": t.name, "organisation": t.organisation, "role": str(t.role),
+            "created_at": t.created_at.isoformat(), "created_by": t.created_by,
+            "expires": t.expires.isoformat() if t.expires else None,
+            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None, "state": _token_state(t, now),
+        } for t in tokens]))
+        return
+    _require_table(fmt)
+    if not tokens:
+        out.print("no tokens yet: `appban token create --org ORG --role ROLE --name NAME`")
+        return
+    table = Table(box=None)
+    for column in ("id", "name", "organisation", "role", "state", "expires"):
+        table.add_column(column, no_wrap=column in ("id", "role", "state"), overflow="fold")
+    for t in tokens:
+        table.add_row(t.id, t.name, t.organisation, str(t.role), _token_state(t, now),
+                      f"{t.expires:%Y-%m-%d}" if t.expires else "-")
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (tok_...).")],
+                 database: DatabaseOption = None) -> None:
+    """Revoke a token now (audited); a running server stops accepting it within a second."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        info = TokenRepository(session).revoke(token_id, actor=_actor(), now=_now())
+    out.print(f"token {info.id} ({info.name}) revoked", markup=False)
+
+
+def _token_state(info: TokenInfo, now: dt.datetime) -> str:
+    if info.revoked_at is not None:
+        return "revoked"
+    return "active" if info.valid(now) else "expired"
+
+
+def _token_expiry(info: TokenInfo) -> str:
+    return f"valid until {info.expires:%Y-%m-%d %H:%M} UTC" if info.expires else "no expiry"
 
 
 # --- serve ------------------------------------------------------------------------------------------------

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from appban.audit import GENESIS_HASH, AuditEntry, AuditEvent, canonical_details, seal, verify_chain
 from appban.errors import StorageUnavailable
-from appban.store.tables import AuditLogRow
+from appban.store.bulk import among
+from appban.store.tables import AuditLogRow, DeviceRow
 
 __all__ = ["AuditLog"]
 
 # pg_advisory_xact_lock key for appending: the first 8 bytes, signed, of sha256(b"appban.audit_log").
 _APPEND_LOCK = 0x48C7_4779_0BF9_5809
+# Events whose subject is a device id (`page` places them by the device's organisation).
+_DEVICE_EVENTS = (AuditEvent.ATTESTATION_CREATE.value, AuditEvent.DEVICE_DELETE.value)
 
 
 class _UnreadableRowError(ValueError):
@@ -52,14 +55,51 @@ class AuditLog:
 
     def entries(self) -> list[AuditEntry]:
         """Every entry by sequence number; raises StorageUnavailable if a row was damaged beyond reading."""
-        out: list[AuditEntry] = []
-        for row in self._rows():
-            try:
-                out.append(_entry(row))
-            except _UnreadableRowError as error:
-                raise StorageUnavailable(f"audit entry {row.seq} cannot be read ({error}): the log was altered "
-                                         "outside appban (run `appban audit verify`)") from error
-        return out
+        return [_readable(row) for row in self._rows()]
+
+    def page(self, *, subjects: Mapping[str, Collection[str]] | None = None,
+             device_organisations: Collection[str] = (), seqs: Collection[int] = (),
+             events: Collection[str] | None = None, before: int | None = None, after: int | None = None,
+             newest_first: bool = True, limit: int | None = 50) -> list[AuditEntry]:
+        """Entries by sequence number, newest first unless asked, strictly between `after` and `before` (so a
+        page continues from the last number shown, whatever was appended meanwhile).
+
+        Scoping, for readers who may see part of the log: with `subjects` (event -> subject ids) only the
+        entries of those events about those subjects, the entries about a device of `device_organisations`,
+        and the entries numbered in `seqs`; None means every entry. `events` keeps only those events.
+        """
+        query = select(AuditLogRow).where(*self._conditions(subjects, device_organisations, seqs, events))
+        if before is not None:
+            query = query.where(AuditLogRow.seq < before)
+        if after is not None:
+            query = query.where(AuditLogRow.seq > after)
+        query = query.order_by(AuditLogRow.seq.desc() if newest_first else AuditLogRow.seq.asc()).limit(limit)
+        return [_readable(row) for row in self._session.scalars(query)]
+
+    def count(self, *, subjects: Mapping[str, Collection[str]] | None = None,
+              device_organisations: Collection[str] = (), seqs: Collection[int] = (),
+              events: Collection[str] | None = None) -> int:
+        """How many entries `page` would go through with the same filters."""
+        query = select(func.count()).select_from(AuditLogRow)
+        return self._session.scalar(query.where(*self._conditions(subjects, device_organisations, seqs, events))) or 0
+
+    @staticmethod
+    def _conditions(subjects: Mapping[str, Collection[str]] | None, device_organisations: Collection[str],
+                    seqs: Collection[int], events: Collection[str] | None) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if events is not None:
+            conditions.append(among(AuditLogRow.event, sorted(events)) if events else false())
+        if subjects is not None:
+            scoped: list[ColumnElement[bool]] = [
+                (AuditLogRow.event == event) & among(AuditLogRow.subject, sorted(ids))
+                for event, ids in sorted(subjects.items()) if ids]
+            if device_organisations:
+                devices = select(DeviceRow.id).where(among(DeviceRow.organisation_id, sorted(device_organisations)))
+                scoped.append(among(AuditLogRow.event, _DEVICE_EVENTS) & AuditLogRow.subject.in_(devices))
+            if seqs:
+                scoped.append(among(AuditLogRow.seq, sorted(seqs)))
+            conditions.append(or_(*scoped) if scoped else false())
+        return conditions
 
     def verify(self) -> list[str]:
         """One line per break in the chain (appban.audit.verify_chain); empty when the log is intact.
@@ -78,6 +118,14 @@ class AuditLog:
 
     def _rows(self) -> list[AuditLogRow]:
         return list(self._session.scalars(select(AuditLogRow).order_by(AuditLogRow.seq)))
+
+
+def _readable(row: AuditLogRow) -> AuditEntry:
+    try:
+        return _entry(row)
+    except _UnreadableRowError as error:
+        raise StorageUnavailable(f"audit entry {row.seq} cannot be read ({error}): the log was altered "
+                                 "outside appban (run `appban audit verify`)") from error
 
 
 def _entry(row: AuditLogRow) -> AuditEntry:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, Select, delete, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,6 +133,39 @@ class DeviceRepository:
 
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(DeviceRow)) or 0
+
+    def page(self, *, organisations: Collection[str] | None = None, platform: str | None = None,
+             ownership: str | None = None, holder: str | None = None, state: str | None = None,
+             order: str = "id", descending: bool = False, offset: int = 0, limit: int = 50,
+             ) -> tuple[list[Device], int]:
+        """One page of the devices that match, and how many match in all: what a list in the API shows.
+
+        `organisations` None means all; `state` keeps the devices with a finding (not shadow) in that state, and
+        `compliant` those with none; `order` is `id`, `organisation`, `platform` or `last_inventory` (devices
+        never inventoried last), ties broken by id. Filtering and counting happen in the database: a fleet is
+        too large to page through in Python.
+        """
+        conditions: list[ColumnElement[bool]] = []
+        if organisations is not None:
+            conditions.append(among(DeviceRow.organisation_id, sorted(organisations)))
+        for column, value in ((DeviceRow.platform, platform), (DeviceRow.ownership, ownership),
+                              (DeviceRow.holder_email, holder)):
+            if value is not None:
+                conditions.append(column == value)
+        if state is not None:
+            breaking = exists().where(FindingRow.device_id == DeviceRow.id, FindingRow.shadow.is_(False))
+            conditions.append(~breaking if state == FindingState.COMPLIANT.value
+                              else breaking.where(FindingRow.state == state))
+        total = self._session.scalar(select(func.count()).select_from(DeviceRow).where(*conditions)) or 0
+        columns = {"id": DeviceRow.id, "organisation": DeviceRow.organisation_id, "platform": DeviceRow.platform,
+                   "last_inventory": InventoryRow.observed_at}
+        if order not in columns:
+            raise ValueError(f"cannot order devices by {order!r}")
+        by = columns[order]
+        key = (by.desc() if descending else by.asc()).nulls_last()
+        tiebreak = DeviceRow.id.desc() if descending else DeviceRow.id.asc()
+        query = _select_devices().where(*conditions).order_by(key, tiebreak).offset(offset).limit(limit)
+        return [_device(row) for row in self._session.execute(query)], total
 
     def ids_holding(self, apps: Iterable[App]) -> set[str]:
         """The devices whose current inventory holds any of `apps` (the (platform, identifier) index)."""

@@ -122,10 +122,16 @@ class ExemptionRepository:
     def record(self, exemption_id: str) -> ExemptionRecord | None:
         """An exemption with its grant and revocation."""
         row = self._session.get(ExemptionRow, exemption_id)
-        if row is None:
-            return None
-        return ExemptionRecord(exemption=_exemption(row), created_at=row.created_at, created_by=row.created_by,
-                               revoked_at=row.revoked_at)
+        return None if row is None else _record(row)
+
+    def records(self) -> list[ExemptionRecord]:
+        """Every exemption ever granted, ended and revoked ones too, by id: what an auditor lists and filters."""
+        return [_record(row) for row in self._session.scalars(select(ExemptionRow).order_by(ExemptionRow.id))]
+
+
+def _record(row: ExemptionRow) -> ExemptionRecord:
+    return ExemptionRecord(exemption=_exemption(row), created_at=row.created_at, created_by=row.created_by,
+                           revoked_at=row.revoked_at)
 
 
 def _exemption(row: ExemptionRow) -> Exemption:

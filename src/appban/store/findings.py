@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from appban.compliance.engine import Change, Key
@@ -160,6 +160,39 @@ class FindingRepository:
             for rule, state, count in self._session.execute(each):
                 totals[(rule, FindingState(state))] += count
         return dict(totals)
+
+    def page(self, *, organisations: Collection[str] | None = None, restriction_id: str | None = None,
+             state: str | None = None, device_id: str | None = None, shadow: bool | None = None,
+             order: str = "device", descending: bool = False, offset: int = 0, limit: int = 50,
+             ) -> tuple[list[tuple[str, str, str, StoredFinding]], int]:
+        """One page of (device, restriction, the device's organisation, finding) that match, and how many match.
+
+        `organisations` None means all; `order` is `device`, `restriction`, `state`, `since` or `deadline`
+        (findings without a deadline last), ties broken by device and restriction.
+        """
+        conditions: list[ColumnElement[bool]] = []
+        if organisations is not None:
+            conditions.append(among(DeviceRow.organisation_id, sorted(organisations)))
+        for column, value in ((FindingRow.restriction_id, restriction_id), (FindingRow.state, state),
+                              (FindingRow.device_id, device_id)):
+            if value is not None:
+                conditions.append(column == value)
+        if shadow is not None:
+            conditions.append(FindingRow.shadow.is_(shadow))
+        joined = select(func.count()).select_from(FindingRow).join(DeviceRow, DeviceRow.id == FindingRow.device_id)
+        total = self._session.scalar(joined.where(*conditions)) or 0
+        columns = {"device": FindingRow.device_id, "restriction": FindingRow.restriction_id,
+                   "state": FindingRow.state, "since": FindingRow.since, "deadline": FindingRow.deadline}
+        if order not in columns:
+            raise ValueError(f"cannot order findings by {order!r}")
+        by = columns[order]
+        keys: list[ColumnElement[Any]] = [(by.desc() if descending else by.asc()).nulls_last()]
+        keys += [FindingRow.device_id.desc(), FindingRow.restriction_id.desc()] if descending else [
+            FindingRow.device_id.asc(), FindingRow.restriction_id.asc()]
+        query = (select(*_COLUMNS, DeviceRow.organisation_id).join(DeviceRow, DeviceRow.id == FindingRow.device_id)
+                 .where(*conditions).order_by(*keys).offset(offset).limit(limit))
+        return [(row.device_id, row.restriction_id, row.organisation_id, _stored(row))
+                for row in self._session.execute(query)], total
 
     def events(self, restriction_id: str | None = None, since: dt.datetime | None = None) -> list[FindingEvent]:
         """The history of changes (of one restriction, from `since` on, when asked), oldest first."""

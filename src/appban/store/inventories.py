@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from appban.compliance.state import DeviceInventory
@@ -101,6 +101,20 @@ class InventoryRepository:
             out.update((device_id, observed_at) for device_id, observed_at in self._session.execute(
                 select(InventoryRow.device_id, InventoryRow.observed_at).where(among(InventoryRow.device_id, chunk))))
         return out
+
+    def app_details(self, device_id: str) -> list[InstalledApp]:
+        """A device's current apps as last reported: name, version and how each was matched; by identity."""
+        query = (select(*_APP_COLUMNS).where(DeviceAppRow.device_id == device_id)
+                 .order_by(DeviceAppRow.platform, DeviceAppRow.identifier))
+        return [InstalledApp(_app(row.platform, row.identifier), name=row.name, version=row.version,
+                             matched_by=MatchedBy(row.matched_by)) for row in self._session.execute(query)]
+
+    def observed_since(self, moments: Sequence[dt.datetime]) -> list[int]:
+        """How many current inventories were observed at or after each moment: inventory age in one query."""
+        if not moments:
+            return []
+        counts = [func.count().filter(InventoryRow.observed_at >= moment) for moment in moments]
+        return [int(value or 0) for value in self._session.execute(select(*counts)).one()]
 
     def save(self, inventories: Sequence[DeviceInventory],
              app_details: Mapping[str, Sequence[InstalledApp]] | None = None, *, source_format: str,

@@ -106,6 +106,12 @@ class RestrictionRepository:
         row = self._session.get(RestrictionRow, restriction_id)
         return None if row is None else _stored(self._version_row(row.id, row.current_version))
 
+    def current_version(self, restriction_id: str, *, lock: bool = False) -> int | None:
+        """The version in force (None for an unknown id). With `lock`, the restriction stays locked until the
+        transaction ends, so a check of that version (an HTTP If-Match) and the `apply` after it are one step."""
+        query = select(RestrictionRow.current_version).where(RestrictionRow.id == restriction_id)
+        return self._session.scalar(query.with_for_update() if lock else query)
+
     def all_latest(self) -> list[StoredRestriction]:
         """The version in force of every restriction, by id."""
         query = (select(RestrictionVersionRow)

@@ -1,0 +1,104 @@
+"""How large a request body may be, enforced on every route before anything reads it whole.
+
+An inventory push may be a fleet's export (`APPBAN_MAX_UPLOAD_BYTES`, default 256 MiB); everything else is a
+small JSON object or one policy file (`APPBAN_MAX_BODY_BYTES`, default 2 MiB). A declared `Content-Length`
+over the limit is answered 413 at once; a chunked body is counted as it arrives and refused when it passes
+the limit, so no route ever holds more than the limit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from appban.api.errors import error_body
+from appban.errors import InvalidInput
+
+__all__ = ["BODY_VARIABLE", "UPLOAD_PREFIX", "UPLOAD_VARIABLE", "BodyLimit", "Limits", "PayloadTooLarge"]
+
+UPLOAD_VARIABLE = "APPBAN_MAX_UPLOAD_BYTES"
+BODY_VARIABLE = "APPBAN_MAX_BODY_BYTES"
+UPLOAD_PREFIX = "/api/v1/inventory/"
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Body size limits in bytes: `upload` for inventory pushes, `body` for every other request."""
+
+    body: int = 2 * _MIB
+    upload: int = 256 * _MIB
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """Read the two variables; raises InvalidInput naming a variable that is not a positive number."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        values: dict[str, int] = {}
+        for field, name, default in (("body", BODY_VARIABLE, defaults.body),
+                                     ("upload", UPLOAD_VARIABLE, defaults.upload)):
+            text = env.get(name, "").strip()
+            if not text:
+                values[field] = default
+            elif text.isdigit() and 0 < int(text) <= 1 << 40:
+                values[field] = int(text)
+            else:
+                raise InvalidInput.at(name, f"{text!r} is not a number of bytes", hint="e.g. 268435456 for 256 MiB")
+        return cls(**values)
+
+    def for_path(self, path: str) -> int:
+        return self.upload if path.startswith(UPLOAD_PREFIX) else self.body
+
+
+class PayloadTooLarge(HTTPException):
+    """Raised while reading a body that passes its limit; an HTTPException so FastAPI's body parsing lets it
+    through instead of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body is larger than the {limit} bytes allowed here")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over the limit of their path with 413."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.for_path(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            body = error_body(413, f"the body is larger than the {limit} bytes allowed here",
+                              hint="split the upload, or raise the limit on the server")
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
