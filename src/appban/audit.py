@@ -46,6 +46,7 @@ class AuditEvent(StrEnum):
     TOKEN_REVOKE = "token:revoke"  # noqa: S105 (an event name, not a secret)
     ATTESTATION_CREATE = "attestation:create"
     DEVICE_DELETE = "device:delete"
+    HOLDER_ASSIGN = "holder:assign"
 
 
 @dataclass(frozen=True, slots=True)

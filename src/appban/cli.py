@@ -29,7 +29,7 @@ from appban import __version__
 from appban.access import Role, TokenInfo
 from appban.catalog import default_catalog
 from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
-from appban.inventory import FORMATS, InventoryFormat, ReportDefaults, inventory_format
+from appban.inventory import FORMATS, InventoryFormat, ReportDefaults, inventory_format, read_holder_map
 from appban.inventory.records import parse_timestamp
 from appban.model import (
     ChildPolicy,
@@ -59,6 +59,7 @@ from appban.server import serve as run_server
 from appban.service import (
     ImportSummary,
     Report,
+    assign_holders,
     compliance_report,
     evaluate_pairs,
     evaluate_rules,
@@ -95,6 +96,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(exemption_app, name="exemption")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens: create (the secret is shown once), list, revoke.")
 app.add_typer(token_app, name="token")
+holders_app = typer.Typer(no_args_is_help=True, help="Who holds which device (where notices go).")
+app.add_typer(holders_app, name="holders")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -336,6 +339,40 @@ def import_inventory(
             _print_import(summary)
     if failed:
         raise typer.Exit(2)
+
+
+@holders_app.command("import")
+def holders_import(
+    files: Annotated[list[Path], typer.Argument(help="Holder maps: CSV with device_id,holder_email[,holder_name,"
+                                                 "language] (docs/inventory.md).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Assign devices to holders; each file completely or not at all; findings follow at once."""
+    failed = 0
+    with _errors_exit(), _database(database) as db:
+        for path in files:
+            try:
+                with db.session() as session, _open_regular(path) as stream:
+                    assignments = read_holder_map(stream, str(path))
+                    summary = assign_holders(session, load_context(session), assignments, source=str(path),
+                                             actor=_actor(), now=_now())
+            except InvalidInput as error:
+                failed += 1
+                for problem in error.problems:
+                    err.print(str(problem), markup=False)
+                err.print(f"{path}: nothing imported from this file", markup=False)
+                continue
+            out.print(f"{path}: {summary.assigned} device(s) assigned, {summary.changed} changed, "
+                      f"{summary.new_holders} new holder(s); findings: {summary.outcome.changes} changed"
+                      + _states_text(summary.outcome.states), markup=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    if not path.is_file():
+        raise InvalidInput.at(str(path), "no such file" if not path.exists() else "not a regular file")
+    return path.open("rb")
 
 
 @app.command("report")

@@ -1,6 +1,7 @@
 """Inventory sources: one module per real device-management format, each turning a file into DeviceReports."""
 
 from appban.inventory.formats import FORMATS, inventory_format
+from appban.inventory.holder_map import HOLDER_MAP_COLUMNS, HolderAssignment, read_holder_map
 from appban.inventory.interface import (
     MAX_RECORD_APPS,
     DeviceReport,
@@ -14,8 +15,10 @@ from appban.inventory.interface import (
 
 __all__ = [
     "FORMATS",
+    "HOLDER_MAP_COLUMNS",
     "MAX_RECORD_APPS",
     "DeviceReport",
+    "HolderAssignment",
     "InstalledApp",
     "InventoryFormat",
     "MatchedBy",
@@ -23,4 +26,5 @@ __all__ = [
     "ReportKind",
     "Visibility",
     "inventory_format",
+    "read_holder_map",
 ]

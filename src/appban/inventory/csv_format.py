@@ -15,7 +15,6 @@ with more or fewer cells than the header. Errors name the file, the line, the ro
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import re
@@ -25,12 +24,11 @@ from enum import StrEnum
 from typing import BinaryIO, cast
 
 from appban.catalog import Catalog
-from appban.errors import InvalidInput, Location, Problem
+from appban.errors import InvalidInput, Location
+from appban.inventory.csvsyntax import header_columns, strict_rows
 from appban.inventory.interface import MAX_RECORD_APPS, DeviceReport, InstalledApp, ReportDefaults, Visibility
-from appban.inventory.lines import numbered_lines
 from appban.inventory.records import MAX_TEXT, Record, app_identity, known_app
 from appban.model import App, Funding, Ownership, Platform
-from appban.yamldoc import closest
 
 __all__ = [
     "CSV",
@@ -59,16 +57,6 @@ _WORDS = ("platform", "ownership", "funding", "visibility")  # read case-insensi
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-class _Strict(csv.Dialect):
-    delimiter = ","
-    quotechar = '"'
-    doublequote = True
-    skipinitialspace = False
-    lineterminator = "\r\n"
-    quoting = csv.QUOTE_MINIMAL
-    strict = True
-
-
 @dataclass(slots=True)
 class _Device:
     line: int
@@ -85,15 +73,8 @@ class CsvFormat:
     def read(self, stream: BinaryIO, source: str, catalog: Catalog, defaults: ReportDefaults,
              ) -> Iterator[DeviceReport]:
         consumed = [0]  # bytes read so far (the grouping budget)
-        reader = csv.reader(_lines(stream, source, consumed), dialect=_Strict)
-        rows = _rows(reader, source)
-        try:
-            _, header = next(rows)
-        except StopIteration:
-            raise InvalidInput.at(source, "the file is empty", hint="the first line names the columns") from None
-        if not any(cell.strip() for cell in header):
-            raise InvalidInput.at(source, "the first line is blank", line=1, hint="the first line names the columns")
-        columns = _columns(header, source)
+        rows = strict_rows(stream, source, MAX_LINE_BYTES, consumed)
+        columns = header_columns(rows, source, _COLUMNS, REQUIRED_COLUMNS)
         fast = _FastPath(columns)
         devices: dict[str, _Device] = {}  # devices read and not yet reported (all of them while buffering)
         reported: dict[str, int] = {}  # device id -> line of its first row, once reported (streaming)
@@ -137,20 +118,6 @@ class CsvFormat:
 CSV = CsvFormat()
 
 
-def _lines(stream: BinaryIO, source: str, consumed: list[int]) -> Iterator[str]:
-    """The file's lines, line endings kept (the csv module needs them), each checked and decoded on its own;
-    `consumed[0]` counts the bytes read."""
-    for number, raw in numbered_lines(stream, source, MAX_LINE_BYTES):
-        consumed[0] += len(raw)
-        if b"\x00" in raw:
-            raise InvalidInput.at(source, "the line holds a NUL byte", line=number, hint="is this a CSV text file?")
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise InvalidInput.at(source, f"not UTF-8 text (byte {error.start + 1} of the line)", line=number,
-                                  hint="save the file as CSV UTF-8") from None
-
-
 class _FastPath:
     """The common row: the next app of a device whose columns repeat, cell for cell, what its earlier row said.
 
@@ -187,54 +154,6 @@ class _FastPath:
         if app not in device.apps:
             device.apps[app] = InstalledApp(app, name or None, version or None)
         return True
-
-
-def _rows(reader: Iterator[list[str]], source: str) -> Iterator[tuple[int, list[str]]]:
-    """(line where the row starts, cells) for each row; quoting errors name their line."""
-    line = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            hint = (f"a cell holds at most {csv.field_size_limit()} characters" if "field limit" in str(error)
-                    else "cells holding commas, quotes or line breaks are quoted, and their quotes doubled")
-            raise InvalidInput.at(source, f"not valid CSV: {error}", line=_line_num(reader, line), hint=hint) \
-                from None
-        yield line, cells
-        line = _line_num(reader, line) + 1
-
-
-def _line_num(reader: Iterator[list[str]], default: int) -> int:
-    number = getattr(reader, "line_num", default)
-    return number if isinstance(number, int) else default
-
-
-def _columns(header: list[str], source: str) -> tuple[str, ...]:
-    names = tuple(cell.strip().lower() for cell in header)
-    problems: list[Problem] = []
-
-    def problem(message: str, hint: str | None = None) -> None:
-        problems.append(Problem(Location(source, 1), message, hint))
-
-    for index, name in enumerate(names, start=1):
-        if not name:
-            problem(f"column {index} of the header has no name")
-        elif names.index(name) != index - 1:
-            problem(f"column `{name}` is named twice in the header")
-        elif name not in _COLUMNS:
-            close = closest(name, _COLUMNS)
-            problem(f"unknown column `{header[index - 1].strip()}`",
-                    f"did you mean `{close}`?" if close else f"known columns: {', '.join(_COLUMNS)}")
-    missing = [name for name in REQUIRED_COLUMNS if name not in names]
-    if missing:
-        problem(f"the header lacks the required column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(f'`{name}`' for name in missing)}",
-                "the first line names the columns: device_id,platform,app_identifier,observed_at,...")
-    if problems:
-        raise InvalidInput(problems)
-    return names
 
 
 def _record(columns: tuple[str, ...], cells: list[str], source: str, row: int, line: int) -> Record:

@@ -9,6 +9,7 @@ from appban.service.evaluation import (
     exempted_or_attested,
     refresh_due,
 )
+from appban.service.holders import HolderSummary, assign_holders
 from appban.service.importing import ImportSummary, import_stream
 from appban.service.reporting import (
     AffectedDevice,
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_STALENESS_DAYS",
     "AffectedDevice",
     "ContextCache",
+    "HolderSummary",
     "Impact",
     "ImportSummary",
     "Outcome",
@@ -30,6 +32,7 @@ __all__ = [
     "Report",
     "RestrictionSummary",
     "apply_reports",
+    "assign_holders",
     "compliance_report",
     "evaluate_pairs",
     "evaluate_rules",
