@@ -332,9 +332,7 @@ def import_inventory(
                 summary = _import_one(db, source, path, defaults)
             except InvalidInput as error:
                 failed += 1
-                for problem in error.problems:
-                    err.print(str(problem), markup=False)
-                err.print(f"{path}: nothing imported from this file", markup=False)
+                _print_refused(path, error)
                 continue
             _print_import(summary)
     if failed:
@@ -358,15 +356,19 @@ def holders_import(
                                              actor=_actor(), now=_now())
             except InvalidInput as error:
                 failed += 1
-                for problem in error.problems:
-                    err.print(str(problem), markup=False)
-                err.print(f"{path}: nothing imported from this file", markup=False)
+                _print_refused(path, error)
                 continue
             out.print(f"{path}: {summary.assigned} device(s) assigned, {summary.changed} changed, "
                       f"{summary.new_holders} new holder(s); findings: {summary.outcome.changes} changed"
                       + _states_text(summary.outcome.states), markup=False)
     if failed:
         raise typer.Exit(2)
+
+
+def _print_refused(path: Path, error: InvalidInput) -> None:
+    for problem in error.problems:
+        err.print(str(problem), markup=False)
+    err.print(f"{path}: nothing imported from this file", markup=False)
 
 
 def _open_regular(path: Path) -> BinaryIO:

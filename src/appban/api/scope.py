@@ -62,6 +62,14 @@ class Work:
         """The organisations to filter a query by, None when that is all of them."""
         return None if self.everything else self.organisations
 
+    def filter_below(self, org_id: str | None) -> frozenset[str] | None:
+        """The organisations to filter a list by: the caller's (`filter`), or the subtree of `org_id` when a
+        list asks for one (NotFound, as for an unknown id, when it is not the caller's)."""
+        if org_id is None:
+            return self.filter
+        self.organisation(org_id)
+        return frozenset(self.tree.subtree(org_id))
+
     def reload(self) -> None:
         """Re-read the policy context after a change in this transaction (a new restriction or organisation)."""
         self.context = self.caller.backend.contexts.get(self.session)

@@ -100,10 +100,7 @@ def list_devices(
                      state=state, sort=sort)
     start = page.position(query)
     with scoped(caller) as work:
-        organisations = work.filter
-        if organisation is not None:
-            work.organisation(organisation)
-            organisations = frozenset(work.tree.subtree(organisation))
+        organisations = work.filter_below(organisation)
         devices, total = DeviceRepository(work.session).page(
             organisations=organisations, platform=platform.value if platform else None,
             ownership=ownership.value if ownership else None, holder=holder,

@@ -57,10 +57,7 @@ def list_findings(
                      shadow=shadow, sort=sort)
     start = page.position(query)
     with scoped(caller) as work:
-        organisations = work.filter
-        if organisation is not None:
-            work.organisation(organisation)
-            organisations = frozenset(work.tree.subtree(organisation))
+        organisations = work.filter_below(organisation)
         rows, total = FindingRepository(work.session).page(
             organisations=organisations, restriction_id=restriction, state=state.value if state else None,
             device_id=device, shadow=shadow, order=sort.lstrip("-"), descending=sort.startswith("-"), offset=start,
