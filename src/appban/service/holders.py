@@ -47,9 +47,7 @@ def assign_holders(session: Session, context: PolicyContext, assignments: Sequen
     for a in assignments:
         holders.setdefault(a.email, Holder(email=a.email, organisation=devices[a.device_id].organisation,
                                            name=a.name, language=a.language))
-    known = HolderRepository(session).get_many(holders)
-    summary.new_holders = len(set(holders) - set(known))
-    HolderRepository(session).upsert(list(holders.values()))
+    summary.new_holders = HolderRepository(session).upsert(list(holders.values())).created
     changed = [dataclasses.replace(devices[a.device_id], holder=a.email) for a in assignments
                if devices[a.device_id].holder != a.email]
     summary.changed = len(changed)

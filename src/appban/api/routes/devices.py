@@ -18,13 +18,14 @@ from appban.api.auth import Reader
 from appban.api.errors import responses
 from appban.api.fields import DEVICE_ID_PATTERN, EMAIL_PATTERN, ID_PATTERN
 from appban.api.pagination import Page, PageParams, query_of
+from appban.api.routes.findings import DeviceFindingOut
 from appban.api.scope import scoped
 from appban.errors import NotFound
 from appban.model import Device, FindingState, Ownership, Platform
 from appban.store import DeviceRepository, FindingRepository, InventoryRepository, StoredFinding
 from appban.store.tables import DEVICE_ID_LENGTH, EMAIL_LENGTH, ID_LENGTH
 
-__all__ = ["DeviceDetail", "DeviceFindingOut", "DeviceOut", "InstalledAppOut", "router", "worst_state"]
+__all__ = ["DeviceDetail", "DeviceOut", "InstalledAppOut", "router", "worst_state"]
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -51,17 +52,6 @@ class InstalledAppOut(BaseModel):
     version: str | None
     matched_by: str
     present_since: dt.datetime | None
-
-
-class DeviceFindingOut(BaseModel):
-    restriction: str
-    state: FindingState
-    since: dt.datetime
-    deadline: dt.datetime | None
-    apps: list[str]
-    reason: str
-    shadow: bool
-    restriction_version: int
 
 
 class DeviceDetail(DeviceOut):
@@ -128,10 +118,7 @@ def get_device(device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN, max_len
         details = inventories.app_details(device_id)
         stored = FindingRepository(work.session).get_for_devices([device_id])
     since = dict(inventory.apps) if inventory is not None else {}
-    findings = [DeviceFindingOut(restriction=rule, state=f.verdict.state, since=f.since, deadline=f.verdict.deadline,
-                                 apps=sorted(str(app) for app in f.verdict.apps), reason=f.verdict.reason,
-                                 shadow=f.verdict.shadow, restriction_version=f.restriction_version)
-                for (_, rule), f in sorted(stored.items())]
+    findings = [DeviceFindingOut(**DeviceFindingOut.fields_of(rule, f)) for (_, rule), f in sorted(stored.items())]
     base = _out(device, list(stored.values()))
     return DeviceDetail(**base.model_dump(), visibility=inventory.visibility.value if inventory else None,
                         apps=[InstalledAppOut(platform=entry.app.platform, identifier=entry.app.identifier,

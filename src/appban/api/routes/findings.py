@@ -7,7 +7,7 @@ needs attention; compliance counts per organisation are in `/api/v1/reports`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -18,17 +18,17 @@ from appban.api.fields import DEVICE_ID_PATTERN, ID_PATTERN
 from appban.api.pagination import Page, PageParams, query_of
 from appban.api.scope import scoped
 from appban.model import FindingState
-from appban.store import FindingRepository
+from appban.store import FindingRepository, StoredFinding
 from appban.store.tables import DEVICE_ID_LENGTH, ID_LENGTH
 
-__all__ = ["FindingOut", "router"]
+__all__ = ["DeviceFindingOut", "FindingOut", "router"]
 
 router = APIRouter(prefix="/findings", tags=["findings"])
 
 
-class FindingOut(BaseModel):
-    device: str
-    organisation: str
+class DeviceFindingOut(BaseModel):
+    """A finding as a device's page shows it (the device is the page's)."""
+
     restriction: str
     state: FindingState
     since: dt.datetime
@@ -37,6 +37,21 @@ class FindingOut(BaseModel):
     reason: str
     shadow: bool
     restriction_version: int
+
+    @classmethod
+    def fields_of(cls, restriction: str, stored: StoredFinding) -> dict[str, Any]:
+        """The fields of a stored finding, for this model and for `FindingOut`."""
+        v = stored.verdict
+        return {"restriction": restriction, "state": v.state, "since": stored.since, "deadline": v.deadline,
+                "apps": sorted(str(app) for app in v.apps), "reason": v.reason, "shadow": v.shadow,
+                "restriction_version": stored.restriction_version}
+
+
+class FindingOut(DeviceFindingOut):
+    """A finding in a list across devices: with its device and the device's organisation."""
+
+    device: str
+    organisation: str
 
 
 @router.get("", response_model=Page[FindingOut], responses=responses(404),
@@ -62,9 +77,7 @@ def list_findings(
             organisations=organisations, restriction_id=restriction, state=state.value if state else None,
             device_id=device, shadow=shadow, order=sort.lstrip("-"), descending=sort.startswith("-"), offset=start,
             limit=page.limit)
-    items = [FindingOut(device=device_id, organisation=org, restriction=rule, state=f.verdict.state, since=f.since,
-                        deadline=f.verdict.deadline, apps=sorted(str(app) for app in f.verdict.apps),
-                        reason=f.verdict.reason, shadow=f.verdict.shadow, restriction_version=f.restriction_version)
+    items = [FindingOut(device=device_id, organisation=org, **FindingOut.fields_of(rule, f))
              for device_id, rule, org, f in rows]
     end = start + len(rows)
     return Page[FindingOut](items=items, next=page.next_cursor(query, end) if end < total else None, total=total)
