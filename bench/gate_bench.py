@@ -6,18 +6,20 @@ Needs Debian's `wrk` and `nginx` (`apt-get install -y wrk nginx-light`) and Post
 default postgresql://postgres@127.0.0.1:5432/postgres). In one run, with the same wrk settings for every
 target (threads, connections, duration, after a warm-up of the same shape):
 
-(a) `/gate/auth` straight on `appban serve` (uvicorn, uvloop + httptools, one worker, access log off; the
-    decision log on, as in production, and once more with it off), on a fresh PostgreSQL database seeded
-    through `appban org apply`, `appban policy apply` and `appban import --format csv` with a synthetic fleet:
-    5 % of devices hold TikTok (half past their grace period: denied, half inside it: warned), 3 % are
-    personal phones whose source cannot see personal apps (unknown, counted as non-compliant: denied);
+(a) `/gate/auth` on the gate's own listener (APPBAN_GATE_LISTEN) of `appban serve`, and through uvicorn (one
+    worker, uvloop + httptools, access log off), the decision log on, as in production, and once more through
+    uvicorn with it off; on a fresh PostgreSQL database seeded through `appban org apply`, `appban policy
+    apply` and `appban import --format csv` with a synthetic fleet: 5 % of devices hold TikTok (half past their
+    grace period: denied, half inside it: warned), 3 % are personal phones whose source cannot see personal
+    apps (unknown, counted as non-compliant: denied);
 (b) a bare ASGI app that answers 200 and does nothing else, under the same uvicorn settings (the floor of any
     Python server);
 (c) an nginx location that answers 200 itself (the ceiling);
-(d) the full path: nginx `auth_request` to appban, in front of a trivial upstream (an nginx server block that
-    answers 200), against the same nginx with the auth location answering 200 itself (its static-auth twin);
-    and once more with the auth subrequest sent as HEAD (`proxy_method HEAD`, not in docs/gate.md), which keeps
-    nginx's connections to appban open when appban denies;
+(d) the full path: nginx `auth_request` to appban's listener (docs/gate.md's configuration: TCP, subrequest as
+    HEAD), in front of a trivial upstream (an nginx server block that answers 200), against the same nginx with
+    the auth location answering 200 itself (its static-auth twin); the same over a Unix socket, and to
+    `/gate/auth` under uvicorn; and a bound: the subrequest proxied to an nginx server that answers 200 (what
+    the twin gives once its auth answer comes over HTTP from a service that costs nothing);
 (e) in process: `decide()` per call over the table the gate builds from the same database, and the whole
     `/gate/auth` handler per request (driven without an event loop: no socket, no HTTP parsing).
 
@@ -89,7 +91,10 @@ http {{
 
     # as docs/gate.md, with keepalive at least wrk's connections: with fewer idle connections kept than
     # requests in flight, nginx opens and closes connections to appban under load
-    upstream appban {{ server 127.0.0.1:{appban_port}; keepalive {keepalive}; }}
+    upstream appban {{ server 127.0.0.1:{listen_port}; keepalive {keepalive}; }}  # the gate's own listener
+    upstream appban_unix {{ server unix:{gate_socket}; keepalive {keepalive}; }}  # the same over a Unix socket
+    upstream static_auth {{ server 127.0.0.1:{static_port}; keepalive {keepalive}; }}  # (c), as an auth service
+    upstream appban_asgi {{ server 127.0.0.1:{appban_port}; keepalive {keepalive}; }}  # /gate/auth under uvicorn
     upstream mail {{ server 127.0.0.1:{mail_port}; keepalive {keepalive}; }}
 
     # the trivial upstream standing in for the mail service, and (c) the ceiling: nginx answering 200 itself
@@ -102,58 +107,7 @@ http {{
         location / {{ return 200; }}
     }}
 
-    # (d) the full path: docs/gate.md's configuration (without TLS)
-    server {{
-        listen 127.0.0.1:{full_port};
-        location / {{
-            auth_request /_appban;
-{auth_headers}
-            proxy_pass http://mail;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-        location = /_appban {{
-            internal;
-            proxy_pass http://appban/gate/auth?service=mail;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Device-Id $http_x_device_id;  # in production: from the client certificate
-            proxy_set_header X-Appban-Gate-Token "{token}";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-
-    # (d) the same, with the auth subrequest sent as HEAD (not in docs/gate.md: measured to show its effect).
-    # nginx keeps an upstream connection of a header-only subrequest only when the answer has no body: appban's
-    # 403 carries one, so every denial closes the connection to appban and the next request opens a new one.
-    # To a HEAD request appban answers without a body, and the connection stays open.
-    server {{
-        listen 127.0.0.1:{head_port};
-        location / {{
-            auth_request /_appban;
-{auth_headers}
-            proxy_pass http://mail;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-        location = /_appban {{
-            internal;
-            proxy_method HEAD;
-            proxy_pass http://appban/gate/auth?service=mail;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Device-Id $http_x_device_id;
-            proxy_set_header X-Appban-Gate-Token "{token}";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-
+{auth_servers}
     # (d) its static-auth twin: the same, with the auth location answering 200 itself
     server {{
         listen 127.0.0.1:{twin_port};
@@ -170,6 +124,34 @@ http {{
         }}
     }}
 }}
+"""
+
+# (d) the full path, docs/gate.md's configuration (without TLS): the subrequest goes to the gate's own listener
+# (APPBAN_GATE_LISTEN) as HEAD. nginx keeps an upstream connection after a header-only subrequest only when the
+# answer has no body; to HEAD appban answers without one, so a denial does not cost a new connection.
+AUTH_SERVER = """\
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            auth_request /_appban;
+{auth_headers}
+            proxy_pass http://mail;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location = /_appban {{
+            internal;
+{method}            proxy_pass http://{upstream}/gate/auth?service=mail;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Device-Id $http_x_device_id;  # in production: from the client certificate
+            proxy_set_header X-Appban-Gate-Token "{token}";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
 """
 
 AUTH_HEADERS = """\
@@ -605,14 +587,20 @@ def main() -> None:
         ids = rotation(fleet, args.ids)
 
         # the servers: appban twice (decision log on, off), the bare app, nginx
-        ports = {key: free_port() for key in ("gate", "gate_nolog", "bare", "mail", "static", "full", "head", "twin")}
+        ports = {key: free_port() for key in ("gate", "listen", "gate_nolog", "gate_unix", "bare", "mail", "static",
+                                              "full", "full_unix", "full_asgi", "full_bound", "twin")}
+        gate_socket = tmp / "gate.sock"
         env = {**os.environ, "APPBAN_DATABASE_URL": url, "APPBAN_SECRET": secrets.token_urlsafe(32),
                "APPBAN_PUBLIC_URL": "https://appban.example.eu", "APPBAN_GATE_REFRESH_SECONDS": "3600"}
         servers: dict[str, subprocess.Popen[bytes]] = {}
-        for key, log in (("gate", str(tmp / "decisions.jsonl")), ("gate_nolog", "off")):
+        listeners = {"gate": f"127.0.0.1:{ports['listen']}", "gate_unix": f"unix:{gate_socket}"}
+        for key, log in (("gate", str(tmp / "decisions.jsonl")), ("gate_nolog", "off"),
+                         ("gate_unix", str(tmp / "decisions-unix.jsonl"))):
             out = tmp / f"{key}.log"
+            extra = {"APPBAN_GATE_LISTEN": listeners[key]} if key in listeners else {}
             servers[key] = processes.start(key, [*pin, *appban_command(), "serve", "--host", "127.0.0.1", "--port",
-                                                 str(ports[key])], env={**env, "APPBAN_DECISION_LOG": log}, log=out)
+                                                 str(ports[key])], env={**env, "APPBAN_DECISION_LOG": log, **extra},
+                                           log=out)
         servers["bare"] = processes.start("bare", [*pin, sys.executable, __file__, "--bare-asgi",
                                                    str(ports["bare"])], log=tmp / "bare.log")
         prefix = tmp / "nginx"
@@ -620,45 +608,61 @@ def main() -> None:
         conf = NGINX_CONF.format(workers=1 if args.pin == "split" else "auto",
                                  user="user root;" if os.geteuid() == 0 else "", dir=prefix,
                                  appban_port=ports["gate"], mail_port=ports["mail"], static_port=ports["static"],
-                                 full_port=ports["full"], head_port=ports["head"], twin_port=ports["twin"], token=token,
-                                 keepalive=max(16, args.connections), auth_headers=AUTH_HEADERS)
+                                 twin_port=ports["twin"], keepalive=max(16, args.connections),
+                                 listen_port=ports["listen"], gate_socket=gate_socket, auth_headers=AUTH_HEADERS,
+                                 auth_servers="\n".join(
+                                     AUTH_SERVER.format(port=ports[key], upstream=upstream, token=token,
+                                                        method="            proxy_method HEAD;\n",
+                                                        auth_headers=AUTH_HEADERS)
+                                     for key, upstream in (("full", "appban"), ("full_unix", "appban_unix"),
+                                                           ("full_asgi", "appban_asgi"),
+                                                           ("full_bound", "static_auth"))))
         (prefix / "nginx.conf").write_text(conf)
         servers["nginx"] = processes.start("nginx", [*pin, nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                                                      "-e", str(prefix / "error.log"), "-g", "daemon off;"],
                                            log=tmp / "nginx.out")
         gate_headers = {TOKEN_HEADER: token, "X-Original-URI": SERVICE_PATH, "X-Original-Method": "GET"}
-        for key in ("gate", "gate_nolog"):
+        for key in ("gate", "gate_nolog", "gate_unix"):
             base = f"http://127.0.0.1:{ports[key]}"
             wait_until(lambda base=base: httpx.get(f"{base}/gate/auth", timeout=2).status_code == 401, 300,
                        f"appban serve ({key})", servers[key], tmp / f"{key}.log")
             check_answers(base, fleet.kinds, gate_headers, GATE_PATH)
+        check_answers(f"http://127.0.0.1:{ports['listen']}", fleet.kinds, gate_headers, GATE_PATH)
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{ports['bare']}/", timeout=2).status_code == 200, 30,
                    "bare ASGI", servers["bare"], tmp / "bare.log")
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{ports['static']}/", timeout=2).status_code == 200, 30,
                    "nginx", servers["nginx"], prefix / "error.log")
-        for key in ("full", "head"):
+        for key in ("full", "full_unix", "full_asgi"):
             check_answers(f"http://127.0.0.1:{ports[key]}", fleet.kinds, {}, SERVICE_PATH)
 
         scripts = {"gate": lua_script(tmp / "gate.lua", GATE_PATH, gate_headers, ids),
                    "service": lua_script(tmp / "service.lua", SERVICE_PATH, {}, ids)}
         nginx_pids = process_tree(servers["nginx"].pid)
         gate_url, bare_url = f"http://127.0.0.1:{ports['gate']}/", f"http://127.0.0.1:{ports['bare']}/"
+        listen_url = f"http://127.0.0.1:{ports['listen']}/"
         gate_pids, bare_pids = [servers["gate"].pid], [servers["bare"].pid]
         targets = [  # (a) and (b) side by side: their ratio is taken round by round
-            Target("gate", "(a) /gate/auth on appban serve", gate_url, scripts["gate"], gate_pids),
+            Target("listen", "(a) /gate/auth on the gate's own listener", listen_url, scripts["gate"], gate_pids),
+            Target("gate", "(a) /gate/auth through uvicorn (ASGI)", gate_url, scripts["gate"], gate_pids),
             Target("bare", "(b) bare ASGI app, same uvicorn settings", bare_url, scripts["gate"], bare_pids),
-            Target("gate_nolog", "(a) /gate/auth, decision log off", f"http://127.0.0.1:{ports['gate_nolog']}/",
+            Target("gate_nolog", "(a) /gate/auth through uvicorn, decision log off", f"http://127.0.0.1:{ports['gate_nolog']}/",
                    scripts["gate"], [servers["gate_nolog"].pid]),
             Target("static", "(c) nginx answering 200 itself", f"http://127.0.0.1:{ports['static']}/",
                    scripts["gate"], nginx_pids),
-            Target("full", "(d) nginx auth_request -> appban -> upstream", f"http://127.0.0.1:{ports['full']}/",
+            Target("full", "(d) nginx auth_request -> appban listener -> upstream",
+                   f"http://127.0.0.1:{ports['full']}/", scripts["service"], [*nginx_pids, *gate_pids]),
+            Target("full_unix", "(d) the same, listener on a Unix socket", f"http://127.0.0.1:{ports['full_unix']}/",
+                   scripts["service"], [*nginx_pids, servers["gate_unix"].pid]),
+            Target("full_asgi", "(d) the same, to /gate/auth under uvicorn", f"http://127.0.0.1:{ports['full_asgi']}/",
                    scripts["service"], [*nginx_pids, *gate_pids]),
+            Target("full_bound", "(d) bound: subrequest to nginx answering 200",
+                   f"http://127.0.0.1:{ports['full_bound']}/", scripts["service"], nginx_pids),
             Target("twin", "(d) twin: auth location answering 200", f"http://127.0.0.1:{ports['twin']}/",
                    scripts["service"], nginx_pids),
-            Target("head", "(d) as above, auth subrequest as HEAD", f"http://127.0.0.1:{ports['head']}/",
-                   scripts["service"], [*nginx_pids, *gate_pids]),
-            Target("gate_light", f"(a) /gate/auth at {args.light} connections", gate_url, scripts["gate"], gate_pids,
-                   args.light),
+            Target("listen_light", f"(a) own listener at {args.light} connections", listen_url, scripts["gate"],
+                   gate_pids, args.light),
+            Target("gate_light", f"(a) uvicorn /gate/auth at {args.light} connections", gate_url, scripts["gate"],
+                   gate_pids, args.light),
             Target("bare_light", f"(b) bare ASGI at {args.light} connections", bare_url, scripts["gate"], bare_pids,
                    args.light),
         ]
@@ -676,13 +680,13 @@ def main() -> None:
 
         inproc = in_process(url, token, ids, tmp / "inprocess.jsonl")
 
-        for key in ("gate", "gate_nolog", "bare"):
+        for key in ("gate", "gate_nolog", "gate_unix", "bare"):
             processes.stop(servers[key])
         processes.stop(servers["nginx"], signal.SIGQUIT)
         logged = sum(1 for _ in (tmp / "decisions.jsonl").open())
         processes.stop_all()
         # the logging appban answered (a) directly and (d) through nginx, warm-ups included
-        asked_gate = sum(m.requests for key in ("gate", "full", "head", "gate_light")
+        asked_gate = sum(m.requests for key in ("gate", "listen", "full", "full_asgi", "gate_light", "listen_light")
                          for m in [*results[key], *warmed[key]])
 
     def median(key: str, attribute: str) -> float:
@@ -713,29 +717,40 @@ def main() -> None:
         spread = f" (rounds: {values[0]:.2f} to {values[-1]:.2f})" if len(values) > 1 else ""
         return statistics.median(values), spread
 
-    gate_ratio, gate_spread = ratio("gate", "bare")
+    gate_ratio, gate_spread = ratio("listen", "bare")
+    asgi_ratio, asgi_spread = ratio("gate", "bare")
     nolog_ratio, nolog_spread = ratio("gate_nolog", "bare")
     full_ratio, full_spread = ratio("full", "twin")
-    head_ratio, head_spread = ratio("head", "twin")
+    full_asgi_ratio, full_asgi_spread = ratio("full_asgi", "twin")
+    full_unix_ratio, full_unix_spread = ratio("full_unix", "twin")
+    bound_ratio, bound_spread = ratio("full_bound", "twin")
+    share_ratio, share_spread = ratio("full", "full_bound")
     floor_ratio, floor_spread = ratio("bare", "static")
-    gate_p99 = median("gate", "p99_ms")
+    gate_p99 = median("listen", "p99_ms")
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
 
     print("| ratio | value | target |")
     print("|---|---:|---|")
-    print(f"| gate / bare ASGI | **{gate_ratio:.2f}**{gate_spread}, gate p99 {gate_p99:.2f} ms | >= 0.5 with p99 "
-          f"< 5 ms: {verdict(gate_ratio >= 0.5 and gate_p99 < 5)} |")
-    print(f"| gate p99 at {args.light} connections | {median('gate_light', 'p99_ms'):.2f} ms (bare ASGI "
-          f"{median('bare_light', 'p99_ms'):.2f} ms) | < 5 ms below saturation: "
-          f"{verdict(median('gate_light', 'p99_ms') < 5)} |")
-    print(f"| gate, decision log off / bare ASGI | {nolog_ratio:.2f}{nolog_spread} | (what the log costs) |")
+    print(f"| gate (own listener) / bare ASGI | **{gate_ratio:.2f}**{gate_spread}, gate p99 {gate_p99:.2f} ms | "
+          f">= 0.5 with p99 < 5 ms: {verdict(gate_ratio >= 0.5 and gate_p99 < 5)} |")
+    print(f"| gate p99 at {args.light} connections | {median('listen_light', 'p99_ms'):.2f} ms (under uvicorn "
+          f"{median('gate_light', 'p99_ms'):.2f} ms, bare ASGI {median('bare_light', 'p99_ms'):.2f} ms) | < 5 ms "
+          f"below saturation: {verdict(median('listen_light', 'p99_ms') < 5)} |")
+    print(f"| gate under uvicorn / bare ASGI | {asgi_ratio:.2f}{asgi_spread} | (the ASGI route) |")
+    print(f"| gate under uvicorn, decision log off / bare ASGI | {nolog_ratio:.2f}{nolog_spread} | (what the log "
+          "costs) |")
     print(f"| bare ASGI / nginx | {floor_ratio:.2f}{floor_spread} | (floor / ceiling) |")
     print(f"| full nginx path / static-auth twin | **{full_ratio:.2f}**{full_spread} | >= 0.5: "
           f"{verdict(full_ratio >= 0.5)} |")
-    print(f"| full path with the subrequest as HEAD / twin | {head_ratio:.2f}{head_spread} | (not the documented "
-          "configuration) |")
+    print(f"| full path, listener on a Unix socket / twin | **{full_unix_ratio:.2f}**{full_unix_spread} | >= 0.5: "
+          f"{verdict(full_unix_ratio >= 0.5)} |")
+    print(f"| bound: subrequest to nginx answering 200 / twin | {bound_ratio:.2f}{bound_spread} | (the most any "
+          "auth service reached over HTTP can give here) |")
+    print(f"| full path / bound | {share_ratio:.2f}{share_spread} | (appban against a free auth service) |")
+    print(f"| full path to /gate/auth under uvicorn / twin | {full_asgi_ratio:.2f}{full_asgi_spread} | (the ASGI "
+          "route) |")
     print(f"| decide() per call | **{inproc['decide_us']:.2f} us** | < 5 us: {verdict(inproc['decide_us'] < 5)} |")
     print()
     print(f"table: {inproc['devices']:,} devices loaded in {inproc['load_s']:.1f} s in process; decision log: "

@@ -54,6 +54,9 @@ from appban.policy import (
     read_batch,
 )
 from appban.policy.restriction import ParsedRestriction
+from appban.risk import Assessment, WorkNeed, to_html, to_markdown
+from appban.risk import assess as assess_app
+from appban.risk import to_json as risk_json
 from appban.server import PUBLIC_URL_VARIABLE, Settings
 from appban.server import serve as run_server
 from appban.service import (
@@ -609,6 +612,47 @@ def _token_expiry(info: TokenInfo) -> str:
     return f"valid until {info.expires:%Y-%m-%d %H:%M} UTC" if info.expires else "no expiry"
 
 
+# --- assess -----------------------------------------------------------------------------------------------
+
+
+@app.command("assess")
+def assess_build(
+    file: Annotated[Path, typer.Argument(help="An APK, XAPK/APKS bundle or IPA.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json, md or html.")] = "json",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: standard output).",
+                                                show_default=False)] = None,
+    work_need: Annotated[str | None, typer.Option(
+        "--work-need", help="Who needs the app for work (the analyst's answer); omit if nobody does.",
+        show_default=False)] = None,
+    assessed_at: Annotated[str | None, typer.Option(
+        "--assessed-at", help="Timestamp to record in the report (none by default, so reports are reproducible).",
+        show_default=False)] = None,
+) -> None:
+    """Assess an app build's risk: permissions, trackers, signer, publisher; a rating and a recommendation."""
+    renderers: Mapping[str, Callable[[Assessment], str]] = {"json": risk_json, "md": to_markdown, "html": to_html}
+    with _errors_exit():
+        if fmt not in renderers:
+            raise InvalidInput.at("--format", f"unknown format {fmt!r}", hint="one of: json, md, html")
+        need = WorkNeed(True, work_need.strip()) if work_need and work_need.strip() else WorkNeed()
+        with _open_regular(file) as stream:
+            result = assess_app(stream, str(file), default_catalog(), work_need=need, assessed_at=assessed_at)
+        text = renderers[fmt](result)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        # Written next to the target and renamed over it: a reader never sees half a report, and a failed
+        # assessment (raised above) leaves any previous report untouched.
+        partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
+        try:
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, output)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise InvalidInput.at(str(output), f"cannot write the report: {error.strerror or error}") from None
+    err.print(f"{file}: {result.rating.value} ({result.score}/100), {result.action.value}; report in {output}",
+              markup=False)
+
+
 # --- serve ------------------------------------------------------------------------------------------------
 
 
@@ -619,6 +663,9 @@ def serve(
     database: DatabaseOption = None,
     workers: Annotated[int, typer.Option(help="Worker processes; each keeps its own decision table.", min=1,
                                          max=64)] = 1,
+    gate_listen: Annotated[str | None, typer.Option(
+        help="Also answer /gate/auth on a listener of its own, several times faster than through the API's server: "
+             "HOST:PORT or unix:PATH (sets APPBAN_GATE_LISTEN).")] = None,
 ) -> None:
     """Serve the API, the gate (/gate/auth) and the holders' remediation pages (settings: docs/gate.md).
 
@@ -626,12 +673,18 @@ def serve(
     """
     url = database_url(database)
     shown = f"[{host}]" if ":" in host else host
+    environ = dict(os.environ) if gate_listen is None else {**os.environ, "APPBAN_GATE_LISTEN": gate_listen}
     with _errors_exit():
-        Settings.from_environment(public_url=f"http://{shown}:{port}")
+        settings = Settings.from_environment(environ, public_url=f"http://{shown}:{port}")
+        if isinstance(settings.gate_listen, Path) and workers > 1:
+            raise InvalidInput.at("APPBAN_GATE_LISTEN", "a Unix socket can serve one worker process only",
+                                  hint="give HOST:PORT to share the gate's listener between workers, or --workers 1")
         with Database.open(url) as db:
             db.check_schema()
     os.environ[URL_VARIABLE] = url  # the workers build their app from the environment
     os.environ.setdefault(PUBLIC_URL_VARIABLE, f"http://{shown}:{port}")
+    if gate_listen is not None:
+        os.environ["APPBAN_GATE_LISTEN"] = gate_listen
     run_server(host=host, port=port, workers=workers)
 
 

@@ -52,7 +52,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
 
-    upstream appban {{ server 127.0.0.1:{appban_port}; keepalive 16; }}
+    upstream appban {{ server unix:{gate_socket}; keepalive 16; }}  # the gate's own listener
     upstream mail {{ server 127.0.0.1:{mail_port}; }}
 
     server {{
@@ -73,6 +73,7 @@ http {{
 
         location = /_appban {{
             internal;
+            proxy_method HEAD;  # no body in a denial: nginx keeps the connection to appban
             proxy_pass http://appban/gate/auth?service=mail;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
@@ -141,12 +142,13 @@ def test_nginx_auth_request_in_front_of_a_mail_service(database_url: str, mail: 
            "APPBAN_SECRET": "nginx-test-secret-0123456789", "APPBAN_PUBLIC_URL": PUBLIC_URL,
            "APPBAN_DECISION_LOG": str(log_path), "APPBAN_GATE_REFRESH_SECONDS": "3600"}
     appban_out = (tmp_path / "appban.log").open("w")
-    appban = subprocess.Popen([*appban_command(), "serve", "--host", "127.0.0.1", "--port", str(appban_port)],
-                              env=env, stdout=appban_out, stderr=subprocess.STDOUT)
+    gate_socket = tmp_path / "gate.sock"
+    appban = subprocess.Popen([*appban_command(), "serve", "--host", "127.0.0.1", "--port", str(appban_port),
+                               "--gate-listen", f"unix:{gate_socket}"], env=env, stdout=appban_out, stderr=subprocess.STDOUT)
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     user = "user root;" if os.geteuid() == 0 else ""
-    (prefix / "nginx.conf").write_text(NGINX_CONF.format(user=user, dir=prefix, appban_port=appban_port,
+    (prefix / "nginx.conf").write_text(NGINX_CONF.format(user=user, dir=prefix, gate_socket=gate_socket,
                                                          mail_port=mail, nginx_port=nginx_port, token=tokens["eu"]))
     nginx: subprocess.Popen[bytes] | None = None
     asked = 0
@@ -154,7 +156,7 @@ def test_nginx_auth_request_in_front_of_a_mail_service(database_url: str, mail: 
         def serving() -> bool:
             if appban.poll() is not None:
                 raise AssertionError("appban serve exited:\n" + (tmp_path / "appban.log").read_text()[-3000:])
-            return _answers(f"http://127.0.0.1:{appban_port}/gate/auth") == 401
+            return _answers(f"http://127.0.0.1:{appban_port}/gate/auth") == 401 and gate_socket.is_socket()
 
         wait_for(serving, timeout=20, step=0.1)
         nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",

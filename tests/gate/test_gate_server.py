@@ -33,6 +33,22 @@ def test_settings_come_from_the_environment_with_documented_defaults() -> None:
                                 attestation_days=14, poll_seconds=0.1, refresh_seconds=5.0, resync_seconds=0.0)
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:8001", ("127.0.0.1", 8001)), ("[::1]:8001", ("::1", 8001)), ("gate.local:9", ("gate.local", 9)),
+    ("unix:/run/appban/gate.sock", Path("/run/appban/gate.sock")), ("", None),
+])
+def test_the_gate_listener_is_host_port_or_a_unix_socket(text: str, expected: object) -> None:
+    assert Settings.from_environment({"APPBAN_GATE_LISTEN": text}).gate_listen == expected
+
+
+@pytest.mark.parametrize("text", ["8001", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "unix:", "::1:80"])
+def test_a_bad_gate_listener_is_named_with_examples(text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Settings.from_environment({"APPBAN_GATE_LISTEN": text})
+    [problem] = caught.value.problems
+    assert problem.where.source == "APPBAN_GATE_LISTEN" and "unix:/run/appban/gate.sock" in str(problem)
+
+
 def test_every_bad_setting_is_named() -> None:
     with pytest.raises(InvalidInput) as caught:
         Settings.from_environment({"APPBAN_PUBLIC_URL": "appban.example.eu", "APPBAN_SECRET": "short",
@@ -87,6 +103,39 @@ def test_one_app_serves_gate_pages_and_api_and_drains_the_log_on_shutdown(databa
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_gates_own_listener_opens_and_closes_with_the_lifespan(database: Database, tmp_path: Path) -> None:
+    tokens = seed_fleet(database)
+    socket_path = tmp_path / "gate.sock"
+    settings = Settings(public_url="https://appban.example.eu", secret="x" * 32,
+                        decision_log=tmp_path / "decisions.jsonl", gate_listen=socket_path)
+    server = build_app(database, settings=settings, api_factory=stub_api)
+
+    async def scenario() -> list[int]:
+        inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        lifespan = asyncio.create_task(server({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get,
+                                              outbox.put))
+        await inbox.put({"type": "lifespan.startup"})
+        assert (await outbox.get())["type"] == "lifespan.startup.complete"
+        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+            statuses = [(await client.get("/gate/auth?service=mail", headers={
+                "X-Device-Id": device, "X-Appban-Gate-Token": tokens["eu"]})).status_code
+                for device in ("late-phone", "clean-phone")]
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await lifespan
+        with pytest.raises(httpx.ConnectError):  # closed with the lifespan
+            async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(socket_path))) as client:
+                await client.get("http://gate/gate/auth")
+        return statuses
+
+    assert asyncio.run(scenario()) == [403, 200]
+    results = [json.loads(line)["result"] for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    assert results == ["deny", "allow"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_serve_refuses_a_database_without_the_schema_in_one_line(empty_database_url: str) -> None:
     result = CliRunner().invoke(cli, ["serve", "--database", empty_database_url])
     assert result.exit_code == 1
@@ -99,3 +148,10 @@ def test_serve_refuses_bad_settings_naming_the_variable(tmp_path: Path) -> None:
                                 env={"APPBAN_ATTESTATION_DAYS": "forever"})
     assert result.exit_code == 2
     assert result.stderr.startswith("APPBAN_ATTESTATION_DAYS: 'forever' is not a number from 1 to 365")
+
+
+def test_serve_refuses_a_unix_socket_shared_by_several_workers(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--database", f"sqlite:///{tmp_path / 'x.db'}", "--workers", "2",
+                                      "--gate-listen", f"unix:{tmp_path / 'gate.sock'}"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("APPBAN_GATE_LISTEN: a Unix socket can serve one worker process only")

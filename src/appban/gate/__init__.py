@@ -1,7 +1,8 @@
 """The gate: the reverse-proxy check that cuts non-compliant devices off services, and the holders' pages.
 
 `decide` (pure) answers from a `DecisionTable` that a `Follower` keeps current from the store; `GateApp` is the
-`/gate/auth` endpoint, `RemediationApp` the `/remediate/{token}` pages, `DecisionLog` records every decision.
+`/gate/auth` endpoint (served by the ASGI app, or on a socket of its own by `GateListener`), `RemediationApp` the
+`/remediate/{token}` pages, `DecisionLog` records every decision.
 docs/gate.md describes the contract, the rules and proxy configurations.
 """
 
@@ -23,6 +24,7 @@ from appban.gate.decision import (
 )
 from appban.gate.follow import ChangeCursor, Follower, GateStatus, in_force
 from appban.gate.links import Links
+from appban.gate.listener import MAX_HEAD, GateListener
 from appban.gate.log import DecisionLog
 from appban.gate.page import Item, PageView, render_message, render_page, render_unknown_device
 from appban.gate.remediation import RemediationApp
@@ -31,6 +33,7 @@ __all__ = [
     "ALLOWED",
     "AUTH_PATH",
     "GATE_TOKEN_HEADER",
+    "MAX_HEAD",
     "SERVICE_HEADER",
     "ChangeCursor",
     "Decision",
@@ -41,6 +44,7 @@ __all__ = [
     "FindingInfo",
     "Follower",
     "GateApp",
+    "GateListener",
     "GateStatus",
     "GateToken",
     "Item",

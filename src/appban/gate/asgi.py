@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,12 +26,15 @@ from appban.access import looks_like_token, token_hash
 from appban.gate.decision import DecisionTable, decide
 from appban.gate.log import DecisionLog
 
-__all__ = ["AUTH_PATH", "GATE_TOKEN_HEADER", "SERVICE_HEADER", "GateApp", "Message", "Receive", "Scope", "Send"]
+__all__ = [
+    "AUTH_PATH", "GATE_TOKEN_HEADER", "SERVICE_HEADER", "Answer", "GateApp", "Message", "Receive", "Scope", "Send",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, response headers, body
 
 AUTH_PATH = "/gate/auth"
 GATE_TOKEN_HEADER = "X-Appban-Gate-Token"  # noqa: S105 (a header name, not a secret)
@@ -68,18 +71,25 @@ class GateApp:
         self.refused: dict[int, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+        status, headers, body = self.answer(scope["method"], scope["path"], scope["query_string"], scope["headers"])
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def answer(self, method: str, path: str, query: bytes, request_headers: Iterable[tuple[bytes, bytes]]) -> Answer:
+        """The whole gate, without a transport: status, response headers and body for one request.
+
+        `request_headers` have lower-case names, as ASGI gives them; the gate's own listener
+        (appban.gate.listener) and the ASGI callable above both answer through here.
+        """
         suffix = path[len(AUTH_PATH):] if path.startswith(AUTH_PATH) else None
         if suffix is None or (suffix and not suffix.startswith("/")):
-            await self._refuse(send, 404, f"no such gate endpoint; the reverse-proxy check is {AUTH_PATH}", None)
-            return
+            return self._refuse(404, f"no such gate endpoint; the reverse-proxy check is {AUTH_PATH}", None)
         table = self._table()
         if table is None:
-            await self._refuse(send, 503, "the gate has no decision table yet (the database was not reachable at "
-                               "start); try again shortly", None, retry=True)
-            return
-        token = device = service = method = uri = None
-        for name, value in scope["headers"]:
+            return self._refuse(503, "the gate has no decision table yet (the database was not reachable at "
+                                "start); try again shortly", None, retry=True)
+        token = device = service = forwarded_method = uri = None
+        for name, value in request_headers:
             if name == self._device_key:
                 device = value
             elif name == _TOKEN_KEY:
@@ -87,37 +97,32 @@ class GateApp:
             elif name == _SERVICE_KEY:
                 service = value
             elif name in _METHOD_KEYS:
-                method = value
+                forwarded_method = value
             elif name in _URI_KEYS:
                 uri = value
         gate_token = None if token is None else table.tokens.get(self._hash(token))
         now = self._clock()
         if gate_token is None or (gate_token.expires is not None and now >= gate_token.expires):
-            await self._refuse(send, 401, f"a valid gate token is required in {GATE_TOKEN_HEADER}",
-                               GATE_TOKEN_HEADER)
-            return
+            return self._refuse(401, f"a valid gate token is required in {GATE_TOKEN_HEADER}", GATE_TOKEN_HEADER)
         device_id = _device(device)
         if device_id is None:
             problem = "is missing" if device is None else "is malformed (1 to 512 printable ASCII characters)"
-            await self._refuse(send, 400, f"the device header {self.device_header} {problem}; the reverse proxy "
-                               "must always set it", self.device_header)
-            return
-        query: bytes = scope["query_string"]
+            return self._refuse(400, f"the device header {self.device_header} {problem}; the reverse proxy "
+                                "must always set it", self.device_header)
         named = self._query_service(query) if not suffix and query else None
         if named is None:
             named = service.decode("latin-1") if service is not None else None
         if named is not None and named not in self._services and not self._check_service(named):
             field = "service" if not suffix and query and b"service=" in query else SERVICE_HEADER
-            await self._refuse(send, 400, f"{field} {named[:40]!r} is not a service name (lower-case letters, "
-                               "digits and '-', starting with a letter)", field)
-            return
+            return self._refuse(400, f"{field} {named[:40]!r} is not a service name (lower-case letters, "
+                                "digits and '-', starting with a letter)", field)
         decision = decide(table, device_id, named, now, within=gate_token.within)
         decision_id = self._log.next_id()
         if suffix:  # Envoy: the client's path and query follow the prefix, its method is ours
-            method_text: str | None = scope["method"]
+            method_text: str | None = method
             uri_text: str | None = suffix + ("?" + query.decode("latin-1") if query else "")
         else:
-            method_text = method.decode("latin-1") if method is not None else None
+            method_text = forwarded_method.decode("latin-1") if forwarded_method is not None else None
             uri_text = uri.decode("latin-1")[:MAX_LOGGED] if uri is not None else None
         self._log.record(decision_id, now, device_id, named, method_text, uri_text, gate_token.id, decision)
         headers = [(b"x-appban-decision-id", decision_id.encode())]
@@ -130,9 +135,8 @@ class GateApp:
                 headers.append((b"x-appban-warning", decision.warning.encode()))
                 if link is not None:
                     headers.append((b"x-appban-remediation", link))
-            await send({"type": "http.response.start", "status": 200, "headers": headers + _EMPTY})
-            await send({"type": "http.response.body", "body": b""})
-            return
+            headers += _EMPTY
+            return 200, headers, b""
         self.denied += 1
         reason = decision.reason.encode()
         headers.append((b"x-appban-reason", reason))
@@ -142,8 +146,7 @@ class GateApp:
             body += b"what to do: " + link + b"\n"
         headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                     (b"cache-control", b"no-store")]
-        await send({"type": "http.response.start", "status": 403, "headers": headers})
-        await send({"type": "http.response.body", "body": body if scope["method"] != "HEAD" else b""})
+        return 403, headers, body if method != "HEAD" else b""
 
     def _query_service(self, query: bytes) -> str | None:
         if query in self._queries:
@@ -171,7 +174,11 @@ class GateApp:
             self._hashes[token] = digest
         return digest
 
-    async def _refuse(self, send: Send, status: int, message: str, field: str | None, *, retry: bool = False) -> None:
+    def refusal(self, status: int, message: str) -> Answer:
+        """The answer to a request a transport could not hand over (malformed HTTP, oversized head)."""
+        return self._refuse(status, message, None)
+
+    def _refuse(self, status: int, message: str, field: str | None, *, retry: bool = False) -> Answer:
         """A request the gate could not judge: a JSON error naming the field at fault."""
         self.refused[status] = self.refused.get(status, 0) + 1
         body = json.dumps({"detail": message, "field": field}).encode()
@@ -179,8 +186,7 @@ class GateApp:
                    (b"cache-control", b"no-store")]
         if retry:
             headers.append((b"retry-after", b"1"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return status, headers, body
 
 
 def _device(value: bytes | None) -> str | None:
