@@ -1,9 +1,11 @@
 """The served application: the gate, the holders' remediation pages and the API behind one ASGI callable.
 
 `/gate/...` goes to the gate (appban.gate.asgi), `/remediate...` to the remediation pages, everything else to
-the API (appban.api). Dispatch is two string prefix tests, so the gate pays nothing for the API's routing and
-middleware. The lifespan starts the table follower and the decision log writer before the first request and
-stops them after the last one, draining the log; the API's own lifespan runs inside it.
+the API (appban.api); with APPBAN_GATE_LISTEN the gate also answers on a socket of its own
+(appban.gate.listener), on the same event loop and from the same table, at several times uvicorn's rate.
+Dispatch is two string prefix tests, so the gate pays nothing for the API's routing and middleware. The
+lifespan starts the table follower and the decision log writer before the first request and stops them after
+the last one, draining the log; the API's own lifespan runs inside it.
 
 Settings come from APPBAN_* environment variables (`Settings.from_environment`, docs/gate.md); `appban serve`
 (`serve`) runs uvicorn with uvloop and httptools, access log off (the decision log records every decision).
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import uvicorn
 
 from appban.errors import InvalidInput
-from appban.gate import DecisionLog, Follower, GateApp, Links, RemediationApp
+from appban.gate import DecisionLog, Follower, GateApp, GateListener, Links, RemediationApp
 from appban.gate.asgi import Message, Receive, Scope, Send
 from appban.store import Database, database_url
 
@@ -76,6 +78,7 @@ class Settings:
     poll_seconds: float = 0.25  # APPBAN_GATE_POLL_MS (milliseconds in the variable)
     refresh_seconds: float = 30.0  # APPBAN_GATE_REFRESH_SECONDS
     resync_seconds: float = 600.0  # APPBAN_GATE_RESYNC_SECONDS (0: never reload everything)
+    gate_listen: tuple[str, int] | Path | None = None  # APPBAN_GATE_LISTEN (`host:port` or `unix:PATH`)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, *,
@@ -118,10 +121,21 @@ class Settings:
         poll = number("APPBAN_GATE_POLL_MS", defaults.poll_seconds * 1000, 20, 10_000) / 1000
         refresh = number("APPBAN_GATE_REFRESH_SECONDS", defaults.refresh_seconds, 1, 3_600)
         resync = number("APPBAN_GATE_RESYNC_SECONDS", defaults.resync_seconds, 0, 86_400)
+        listen_text = text("APPBAN_GATE_LISTEN", "")
+        listen: tuple[str, int] | Path | None = None
+        if listen_text.startswith("unix:") and len(listen_text) > 5:
+            listen = Path(listen_text[5:])
+        elif listen_text:
+            listen = _host_port(listen_text)
+            if listen is None:
+                problems.append(InvalidInput.at("APPBAN_GATE_LISTEN", f"{listen_text!r} is neither host:port nor "
+                                                "unix:PATH", hint="e.g. 127.0.0.1:8001, [::1]:8001 or "
+                                                "unix:/run/appban/gate.sock"))
         if problems:
             raise InvalidInput([problem for error in problems for problem in error.problems])
-        return cls(public_url=url, secret=secret, device_header=header, allow_unknown_devices=allow in _TRUE,
-                   decision_log=None if log.lower() in ("off", "") else Path(log), attestation_days=int(days),
+        return cls(gate_listen=listen, public_url=url, secret=secret, device_header=header,
+                   allow_unknown_devices=allow in _TRUE, decision_log=None if log.lower() in ("off", "") else Path(log),
+                   attestation_days=int(days),
                    poll_seconds=poll, refresh_seconds=refresh, resync_seconds=resync)
 
 
@@ -145,6 +159,7 @@ class AppbanServer:
                                  resync_interval=settings.resync_seconds)
         self.gate = GateApp(lambda: self.follower.table, self.log, device_header=settings.device_header,
                             public_url=settings.public_url, clock=clock)
+        self.listener = GateListener(self.gate) if settings.gate_listen is not None else None
         self.remediation = RemediationApp(database, self.follower, self.links,
                                           attestation_days=settings.attestation_days, clock=clock)
         factory = api_factory or _api_factory()
@@ -218,6 +233,14 @@ class AppbanServer:
         child = _ChildLifespan(self.api, scope)
         try:
             await loop.run_in_executor(None, self.start)
+            listen = self.settings.gate_listen
+            if self.listener is not None:
+                if isinstance(listen, Path):
+                    await self.listener.start_unix(listen)
+                    logger.info("gate: also answering /gate/auth on unix:%s", listen)
+                elif isinstance(listen, tuple):
+                    await self.listener.start(*listen, reuse_port=True)  # every worker on the same port
+                    logger.info("gate: also answering /gate/auth on %s:%d", *listen)
             await child.startup()
         except Exception as error:  # reported to the server, which then refuses to start
             logger.exception("appban failed to start")
@@ -226,6 +249,8 @@ class AppbanServer:
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         try:
+            if self.listener is not None:
+                await self.listener.close()
             await child.shutdown()
         finally:
             await loop.run_in_executor(None, self.stop)
@@ -295,6 +320,16 @@ def serve(*, host: str, port: int, workers: int, log_level: str = "info") -> Non
                                "http": "httptools", "access_log": False, "lifespan": "on", "log_level": log_level,
                                "log_config": logging_config, "server_header": False}
     uvicorn.run("appban.server:app_from_environment", **options)
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    """`host:port` or `[v6]:port`; None when it is neither."""
+    found = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9.-]+):(\d{1,5})", text)
+    if found is None:
+        return None
+    host = found.group(1) or found.group(3)
+    port = int(found.group(2) or found.group(4))
+    return (host, port) if 0 < port < 65536 else None
 
 
 def _api_factory() -> ApiFactory:

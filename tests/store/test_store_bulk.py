@@ -77,3 +77,24 @@ def test_twenty_thousand_devices_with_apps_in_one_call(database: Database) -> No
     assert events == len(holders)
     print(f"\n{database.backend}: write {written:.1f} s, read {read:.1f} s, rewrite {rewritten:.1f} s")
     assert written < BOUND_S and read < BOUND_S and rewritten < BOUND_S
+
+
+def test_a_statement_with_among_is_compiled_once_and_takes_its_values_afresh(database: Database) -> None:
+    from sqlalchemy import event, select
+    from sqlalchemy.engine.default import CACHE_HIT
+
+    from appban.store.bulk import among
+    from appban.store.tables import DeviceRow
+
+    seed_examples(database)
+    with database.session() as session:
+        DeviceRepository(session).upsert([device(f"cached-{i}", "eu-commission") for i in range(5)], now=NOW)
+    compiled: list[str] = []
+    event.listen(database.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: compiled.append(
+                     "cached" if context.cache_hit is CACHE_HIT else "compiled"))
+    with database.session() as session:
+        found = [sorted(session.scalars(select(DeviceRow.id).where(among(DeviceRow.id, wanted))))
+                 for wanted in (["cached-1", "cached-3"], ["cached-2"], ["cached-0", "cached-4", "nobody"], [])]
+    assert found == [["cached-1", "cached-3"], ["cached-2"], ["cached-0", "cached-4"], []]
+    assert compiled[-3:] == ["cached", "cached", "cached"]  # one statement, compiled for the first call only

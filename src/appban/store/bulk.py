@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from sqlalchemy.types import Boolean
 
 from appban.store.tables import Base
@@ -105,14 +106,26 @@ class _Among(ColumnElement[bool]):
 
     An IN list of 5,000 ids is 5,000 bound parameters that SQLAlchemy expands and psycopg splits into the
     query text on every execution: at a million devices that cost more than the queries themselves.
+
+    The element carries both parameters as children (an array one for PostgreSQL, an expanding one for the
+    others) so that SQLAlchemy's statement cache sees them: a statement that holds `among` is compiled once and
+    its values are taken afresh at each execution, as for any bound parameter. Compiling a statement afresh each
+    time cost about 1.5 ms, a third of re-evaluating one device.
     """
 
-    inherit_cache = False  # the values are part of the element: each statement is compiled afresh
+    __visit_name__ = "appban_among"
+    inherit_cache = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy reads it from the class)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("array", InternalTraversal.dp_clauseelement),
+        ("listed", InternalTraversal.dp_clauseelement),
+    ]
     type = Boolean()
 
     def __init__(self, column: ColumnElement[Any], values: list[Any]) -> None:
         self.column = column
-        self.values = values
+        self.array = bindparam(None, values, type_=ARRAY(column.type))
+        self.listed = bindparam(None, values, type_=column.type, expanding=True)
 
 
 def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
@@ -122,10 +135,9 @@ def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
 
 @compiles(_Among)
 def _in_list(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.column.in_(element.values), **kw)
+    return compiler.process(element.column.in_(element.listed), **kw)
 
 
 @compiles(_Among, "postgresql")
 def _any_array(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
-    values = bindparam(None, element.values, type_=ARRAY(element.column.type))
-    return compiler.process(element.column == any_(values), **kw)
+    return compiler.process(element.column == any_(element.array), **kw)
