@@ -47,6 +47,7 @@ class AuditEvent(StrEnum):
     ATTESTATION_CREATE = "attestation:create"
     DEVICE_DELETE = "device:delete"
     HOLDER_ASSIGN = "holder:assign"
+    ASSESSMENT_CREATE = "assessment:create"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ chain), 2 bad input (every problem printed as `FILE:LINE:COLUMN: what is wrong (
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import getpass
 import io
@@ -54,7 +55,7 @@ from appban.policy import (
     read_batch,
 )
 from appban.policy.restriction import ParsedRestriction
-from appban.risk import Assessment, WorkNeed, to_html, to_markdown
+from appban.risk import Assessment, AssessmentDiff, WorkNeed, to_html, to_markdown
 from appban.risk import assess as assess_app
 from appban.risk import to_json as risk_json
 from appban.server import PUBLIC_URL_VARIABLE, Settings
@@ -63,6 +64,7 @@ from appban.service import (
     ImportSummary,
     Report,
     assign_holders,
+    compare_with_previous,
     compliance_report,
     evaluate_pairs,
     evaluate_rules,
@@ -70,10 +72,13 @@ from appban.service import (
     import_stream,
     load_context,
     refresh_due,
+    store_assessment,
 )
 from appban.store import (
     URL_VARIABLE,
     AdoptionRepository,
+    AssessmentRecord,
+    AssessmentRepository,
     AuditLog,
     Database,
     DeviceRepository,
@@ -622,11 +627,17 @@ def assess_build(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: standard output).",
                                                 show_default=False)] = None,
     work_need: Annotated[str | None, typer.Option(
-        "--work-need", help="Who needs the app for work (the analyst's answer); omit if nobody does.",
+        "--work-need", "--need", help="Who needs the app for work (the analyst's answer); omit if nobody does.",
         show_default=False)] = None,
     assessed_at: Annotated[str | None, typer.Option(
         "--assessed-at", help="Timestamp to record in the report (none by default, so reports are reproducible).",
         show_default=False)] = None,
+    store: Annotated[bool, typer.Option(
+        "--store", help="Store the assessment for --org in the database and print its id and what changed since "
+                        "the previous assessment of the same app (the report goes to -o only).")] = False,
+    org: Annotated[str | None, typer.Option("--org", help="With --store: the organisation it is stored for.",
+                                            show_default=False)] = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Assess an app build's risk: permissions, trackers, signer, publisher; a rating and a recommendation."""
     renderers: Mapping[str, Callable[[Assessment], str]] = {"json": risk_json, "md": to_markdown, "html": to_html}
@@ -634,23 +645,179 @@ def assess_build(
         if fmt not in renderers:
             raise InvalidInput.at("--format", f"unknown format {fmt!r}", hint="one of: json, md, html")
         need = WorkNeed(True, work_need.strip()) if work_need and work_need.strip() else WorkNeed()
+        if store:
+            _assess_and_store(file, org, need, assessed_at, database, output, renderers[fmt])
+            return
+        if org is not None:
+            raise InvalidInput.at("--org", "names where an assessment is stored", hint="add --store")
         with _open_regular(file) as stream:
             result = assess_app(stream, str(file), default_catalog(), work_need=need, assessed_at=assessed_at)
         text = renderers[fmt](result)
         if output is None:
             sys.stdout.write(text)
             return
-        # Written next to the target and renamed over it: a reader never sees half a report, and a failed
-        # assessment (raised above) leaves any previous report untouched.
-        partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
-        try:
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, output)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            raise InvalidInput.at(str(output), f"cannot write the report: {error.strerror or error}") from None
+        _write_report(output, text)
     err.print(f"{file}: {result.rating.value} ({result.score}/100), {result.action.value}; report in {output}",
               markup=False)
+
+
+def _write_report(output: Path, text: str) -> None:
+    # Written next to the target and renamed over it: a reader never sees half a report, and a failed
+    # assessment (raised before) leaves any previous report untouched.
+    partial = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, output)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise InvalidInput.at(str(output), f"cannot write the report: {error.strerror or error}") from None
+
+
+def _assess_and_store(file: Path, org: str | None, need: WorkNeed, assessed_at: str | None, database: str | None,
+                      output: Path | None, render: Callable[[Assessment], str]) -> None:
+    if org is None:
+        raise InvalidInput.at("--org", "--store needs the organisation the assessment is stored for",
+                              hint="add --org ORG (`appban org list` shows them)")
+    if assessed_at is not None:
+        raise InvalidInput.at("--assessed-at", "a stored assessment records when it was stored",
+                              hint="drop --assessed-at, or --store")
+    with _database(database) as db:
+        with db.session() as session:
+            if org not in OrganisationTree(OrganisationRepository(session).all()):
+                raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+        # Assessed outside any transaction: SQLite would hold its write lock for as long as it takes.
+        with _open_regular(file) as stream:
+            assessment = assess_app(stream, str(file), default_catalog(), work_need=need)
+        with db.session() as session:
+            tree = OrganisationTree(OrganisationRepository(session).all())
+            if org not in tree:
+                raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+            stored = store_assessment(session, assessment, organisation=org, actor=_actor(), now=_now(),
+                                      visible=tree.subtree(org))
+            if output is not None:
+                _write_report(output, render(stored.assessment))
+    record = stored.record
+    verb = "stored" if stored.created else "already stored (same build, same result)"
+    out.print(f"{record.id}: {verb} for {record.organisation}: {_assessed_app(record)}, {record.rating} "
+              f"({record.score}/100), {record.action}" + (f"; report in {output}" if output else ""), markup=False)
+    for line in _change_lines(stored.previous, stored.changes):
+        out.print(line, markup=False)
+
+
+def _assessed_app(record: AssessmentRecord) -> str:
+    version = record.version_name or record.version_code
+    return f"{record.platform}:{record.app_id}" + (f" {version}" if version else "")
+
+
+def _change_lines(previous: AssessmentRecord | None, changes: AssessmentDiff | None) -> list[str]:
+    """What changed since the previous assessment, one line per kind of change."""
+    if previous is None or changes is None:
+        return ["first assessment of this app: nothing to compare with"]
+    when = f"{previous.created_at:%Y-%m-%d}"
+    head = f"since {previous.id} ({_assessed_app(previous)}, {when}):"
+    if not changes.changed:
+        return [f"{head} nothing changed"]
+    lines = [head]
+    for label, added, removed in (("permissions", changes.added_permissions, changes.removed_permissions),
+                                  ("trackers", changes.added_trackers, changes.removed_trackers),
+                                  ("special access", changes.added_special_access, changes.removed_special_access)):
+        if added:
+            lines.append(f"  new {label}: {', '.join(added)}")
+        if removed:
+            lines.append(f"  {label} gone: {', '.join(removed)}")
+    if changes.signer_changed:
+        lines.append(f"  NEW SIGNER: {', '.join(changes.current_signers) or 'none'} "
+                     f"(was {', '.join(changes.previous_signers) or 'none'})")
+    if changes.previous_rating != changes.current_rating or changes.score_change:
+        lines.append(f"  rating: {changes.previous_rating} -> {changes.current_rating} "
+                     f"(score {changes.score_change:+d})")
+    return lines
+
+
+assessment_app = typer.Typer(no_args_is_help=True, help="Stored assessments of app builds (`appban assess --store`).")
+app.add_typer(assessment_app, name="assessment")
+
+
+@assessment_app.command("list")
+def assessment_list(
+    family: Annotated[str | None, typer.Option("--family", help="Only apps of this catalogued family.",
+                                               show_default=False)] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Only this organisation and those below it.",
+                                            show_default=False)] = None,
+    app_id: Annotated[str | None, typer.Option("--app", help="Only this package name or bundle id.",
+                                               show_default=False)] = None,
+    database: DatabaseOption = None, fmt: FormatOption = "table",
+) -> None:
+    """Stored assessments, newest first."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        organisations: set[str] | None = None
+        if org is not None:
+            tree = OrganisationTree(OrganisationRepository(session).all())
+            if org not in tree:
+                raise NotFound(f"no organisation `{org}`: `appban org list` shows them")
+            organisations = tree.subtree(org)
+        records, _ = AssessmentRepository(session).page(organisations=organisations, family=family, app_id=app_id,
+                                                        limit=None)
+        if fmt == "json":
+            out.print_json(json.dumps([_assessment_json(r) for r in records]))
+            return
+        _require_table(fmt)
+    if not records:
+        out.print("no assessments" + (" match" if family or org or app_id else " yet: run `appban assess FILE "
+                                                                                   "--store --org ORG`"))
+        return
+    table = Table(box=None)
+    for column in ("id", "organisation", "app", "version", "rating", "action", "assessed"):
+        table.add_column(column, no_wrap=column in ("id", "rating", "assessed"), overflow="fold")
+    for r in records:
+        table.add_row(r.id, r.organisation, r.app_id, r.version_name or r.version_code or "-",
+                      f"{r.rating} {r.score}", r.action, f"{r.created_at:%Y-%m-%d}")
+    out.print(table)
+
+
+@assessment_app.command("show")
+def assessment_show(
+    assessment_id: Annotated[str, typer.Argument(help="The assessment's id (asm_...).", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json or md.")] = "json",
+    database: DatabaseOption = None,
+) -> None:
+    """One stored assessment: its report and what changed since the previous assessment of the same app."""
+    with _errors_exit():
+        if fmt not in ("json", "md"):
+            raise InvalidInput.at("--format", f"unknown format {fmt!r}", hint="one of: json, md")
+        with _database(database) as db, db.session() as session:
+            repository = AssessmentRepository(session)
+            found = repository.get(assessment_id)
+            if found is None:
+                raise NotFound(f"no assessment `{assessment_id}`")
+            # Compared as when it was stored: with the assessments of its organisation's subtree.
+            tree = OrganisationTree(OrganisationRepository(session).all())
+            comparison = compare_with_previous(session, assessment_id, tree.subtree(found.organisation))
+            report = repository.report(assessment_id)
+            assert report is not None
+    record = comparison.record
+    if fmt == "json":
+        changes = comparison.changes
+        body = {**_assessment_json(record), "report": json.loads(risk_json(report)),
+                "changes": None if changes is None or comparison.previous is None else
+                {"previous": comparison.previous.id, "changed": changes.changed,
+                 **json.loads(json.dumps(dataclasses.asdict(changes)))}}
+        sys.stdout.write(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        return
+    lines = [f"{record.id}: stored for {record.organisation} on {record.created_at:%Y-%m-%d %H:%M} UTC by "
+             f"{record.created_by}", ""]
+    lines += ["## Changes since the previous assessment", ""]
+    said = _change_lines(comparison.previous, comparison.changes)
+    lines += [said[0], *(f"- {line.strip()}" for line in said[1:])]
+    sys.stdout.write(to_markdown(report) + "\n" + "\n".join(lines) + "\n")
+
+
+def _assessment_json(r: AssessmentRecord) -> dict[str, object]:
+    return {"id": r.id, "organisation": r.organisation, "family": r.family, "platform": r.platform,
+            "app_id": r.app_id, "version_name": r.version_name, "version_code": r.version_code,
+            "build_sha256": r.build_sha256, "file_name": r.file_name, "rating": r.rating, "score": r.score,
+            "action": r.action, "work_need": r.work_need, "created_at": r.created_at.isoformat(),
+            "created_by": r.created_by}
 
 
 # --- serve ------------------------------------------------------------------------------------------------

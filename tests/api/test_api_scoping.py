@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appban.access import Permission, Role, allows
 from appban.api import PUBLIC_PATHS, create_api
 from appban.store import Database
+from tests.risk.builders import apk, manifest, signer
 
-from .conftest import EU_RESTRICTION, SIGNAL, World, csv_rows
+from .conftest import EU_RESTRICTION, SIGNAL, TIKTOK, World, csv_rows
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "appban" / "api"
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
@@ -104,6 +107,12 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): Probe(
         Permission.MANAGE_TOKENS, "/api/v1/tokens/<<token>>", outsider=404, mutates=True),
     ("GET", "/api/v1/audit"): Probe(Permission.READ_AUDIT),
+    ("POST", "/api/v1/assessments"): Probe(
+        Permission.ASSESS, query={"organisation": "<<org>>", "name": "walk.apk"}, content="not an app build",
+        outsider=422, mutates=True),
+    ("GET", "/api/v1/assessments"): Probe(Permission.READ),
+    ("GET", "/api/v1/assessments/{assessment_id}"): Probe(
+        Permission.READ, "/api/v1/assessments/<<assessment>>", outsider=404),
 }
 # Lists also take filters naming A's objects: answered as for objects that do not exist.
 FILTER_PROBES: dict[str, Probe] = {
@@ -117,7 +126,22 @@ FILTER_PROBES: dict[str, Probe] = {
                                     outsider=404),
     "devices by holder": Probe(Permission.READ, "/api/v1/devices", query={"holder": "<<holder>>"}),
     "organisations by parent": Probe(Permission.READ, "/api/v1/organisations", query={"parent": "<<root>>"}),
+    "assessments by organisation": Probe(Permission.READ, "/api/v1/assessments", query={"organisation": "<<org>>"},
+                                         outsider=404),
+    "assessments by app": Probe(Permission.READ, "/api/v1/assessments", query={"app": TIKTOK}),
 }
+
+
+@pytest.fixture
+def world(world: World) -> World:
+    """The seeded world, and an assessment of A's (assessments are made from an uploaded build)."""
+    build = apk(manifest(TIKTOK, permissions=["android.permission.CAMERA"]), who=signer())
+    response = world.request("analyst-a", "POST", "/api/v1/assessments", content=build,
+                             params={"organisation": world.a["org"], "name": "tiktok.apk"})
+    assert response.status_code == 201, response.text
+    world.a["assessment"] = response.json()["id"]
+    world.ghost["assessment"] = "asm_0000000000000000"
+    return world
 
 
 def operations() -> set[tuple[str, str]]:
@@ -239,10 +263,11 @@ def test_each_role_stops_where_its_permissions_stop(world: World) -> None:
 
 
 def test_read_only_roles_have_no_mutating_route() -> None:
+    """Analysts change one thing: they store assessments."""
     for role in (Role.AUDITOR, Role.ANALYST, Role.GATE):
         changes = [key for key, probe in PROBES.items() if probe.mutates and probe.permission is not None
                    and allows(role, probe.permission)]
-        assert changes == [], role
+        assert changes == ([("POST", "/api/v1/assessments")] if role is Role.ANALYST else []), role
 
 
 def test_the_gate_role_has_nothing_on_the_api() -> None:

@@ -144,7 +144,8 @@ def test_nginx_auth_request_in_front_of_a_mail_service(database_url: str, mail: 
     appban_out = (tmp_path / "appban.log").open("w")
     gate_socket = tmp_path / "gate.sock"
     appban = subprocess.Popen([*appban_command(), "serve", "--host", "127.0.0.1", "--port", str(appban_port),
-                               "--gate-listen", f"unix:{gate_socket}"], env=env, stdout=appban_out, stderr=subprocess.STDOUT)
+                               "--gate-listen", f"unix:{gate_socket}"],
+                              env=env, stdout=appban_out, stderr=subprocess.STDOUT)
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     user = "user root;" if os.geteuid() == 0 else ""

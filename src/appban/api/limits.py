@@ -22,7 +22,7 @@ __all__ = ["BODY_VARIABLE", "UPLOAD_PREFIX", "UPLOAD_VARIABLE", "BodyLimit", "Li
 
 UPLOAD_VARIABLE = "APPBAN_MAX_UPLOAD_BYTES"
 BODY_VARIABLE = "APPBAN_MAX_BODY_BYTES"
-UPLOAD_PREFIX = "/api/v1/inventory/"
+UPLOAD_PREFIX = ("/api/v1/inventory/", "/api/v1/assessments")  # bodies that are files: the upload limit
 _MIB = 1024 * 1024
 
 

@@ -28,7 +28,7 @@ from appban.errors import NotFound
 from appban.model import Exemption, Organisation, Restriction
 from appban.policy import OrganisationTree
 from appban.service import PolicyContext
-from appban.store import DeviceRepository, ExemptionRepository, TokenRepository
+from appban.store import AssessmentRepository, DeviceRepository, ExemptionRepository, TokenRepository
 
 __all__ = ["Work", "scoped"]
 
@@ -161,8 +161,8 @@ class Work:
         """Which audit entries concern the subtree, as event -> subject ids (None: every entry).
 
         Organisations of the subtree; restrictions issued in it (created, changed, revoked, adopted or
-        declined); exemptions the caller sees; tokens of the subtree. Adoptions by the subtree of restrictions
-        issued above it, and attestations about its devices, are added by the audit route.
+        declined); exemptions the caller sees; tokens and assessments of the subtree. Adoptions by the subtree of
+        restrictions issued above it, and attestations about its devices, are added by the audit route.
         """
         if self.everything:
             return None
@@ -170,11 +170,12 @@ class Work:
         exemptions = frozenset(e.id for e in self.visible_exemptions(
             record.exemption for record in ExemptionRepository(self.session).records()))
         tokens = frozenset(t.id for t in TokenRepository(self.session).list(set(self.organisations)))
+        assessments = AssessmentRepository(self.session).ids_of(self.organisations)
         subjects: dict[str, frozenset[str]] = {}
         for event in AuditEvent:
             kind = event.value.split(":", 1)[0]
             ids = {"organisation": self.organisations, "restriction": restrictions, "exemption": exemptions,
-                   "token": tokens}.get(kind)
+                   "token": tokens, "assessment": assessments}.get(kind)
             if ids:
                 subjects[event.value] = ids
         return subjects

@@ -1,5 +1,13 @@
-"""The operations the shells (CLI, API) offer, each inside one transaction: import, evaluate, impact, report."""
+"""The operations the shells (CLI, API) offer, each inside one transaction: import, evaluate, impact, report,
+assess."""
 
+from appban.service.assessments import (
+    Comparison,
+    StoredAssessment,
+    assess_and_store,
+    compare_with_previous,
+    store_assessment,
+)
 from appban.service.context import DEFAULT_STALENESS_DAYS, ContextCache, PolicyContext, load_context
 from appban.service.evaluation import (
     Outcome,
@@ -23,6 +31,7 @@ from appban.service.reporting import (
 __all__ = [
     "DEFAULT_STALENESS_DAYS",
     "AffectedDevice",
+    "Comparison",
     "ContextCache",
     "HolderSummary",
     "Impact",
@@ -31,8 +40,11 @@ __all__ = [
     "PolicyContext",
     "Report",
     "RestrictionSummary",
+    "StoredAssessment",
     "apply_reports",
+    "assess_and_store",
     "assign_holders",
+    "compare_with_previous",
     "compliance_report",
     "evaluate_pairs",
     "evaluate_rules",
@@ -41,4 +53,5 @@ __all__ = [
     "import_stream",
     "load_context",
     "refresh_due",
+    "store_assessment",
 ]

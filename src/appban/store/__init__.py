@@ -6,6 +6,7 @@ devices, inventories and findings move rows in bulk (appban.store.bulk): they ar
 """
 
 from appban.store.adoptions import Adoption, AdoptionRepository
+from appban.store.assessments import AssessmentRecord, AssessmentRepository, read_report
 from appban.store.attestations import AttestationRepository
 from appban.store.audit_log import AuditLog
 from appban.store.database import DEFAULT_URL, URL_VARIABLE, Database, database_url
@@ -30,6 +31,8 @@ __all__ = [
     "AppliedVersion",
     "ApplyCounts",
     "ApplyOutcome",
+    "AssessmentRecord",
+    "AssessmentRepository",
     "AttestationRepository",
     "AuditLog",
     "Database",
@@ -51,4 +54,5 @@ __all__ = [
     "UpsertCounts",
     "database_url",
     "policy_stamp",
+    "read_report",
 ]

@@ -9,21 +9,26 @@ allows the change (`appban.policy.lifecycle.check_transition`). The stored file 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from appban.audit import AuditEvent
-from appban.errors import Conflict, InvalidInput, Problem
+from appban.errors import Conflict, InvalidInput, Location, Problem
 from appban.model import Lifecycle, Restriction
 from appban.policy.lifecycle import check_transition
 from appban.policy.restriction import ParsedRestriction, parse_restriction
+from appban.store.assessments import AssessmentRepository
 from appban.store.audit_log import AuditLog
 from appban.store.tables import OrganisationRow, RestrictionRow, RestrictionVersionRow
+from appban.yamldoc import Node, load_document
 
 __all__ = ["AppliedVersion", "ApplyOutcome", "RestrictionRepository", "StoredRestriction"]
 
@@ -66,9 +71,10 @@ class RestrictionRepository:
               source_path: str) -> AppliedVersion:
         """Store a restriction file: a new restriction, its next version, or nothing if its content is known.
 
-        Raises InvalidInput (nothing written) if the issuer is not a stored organisation or the lifecycle
-        refuses the change (a revoked restriction revived, an active one sent back to draft, a new issuer),
-        and Conflict if another writer stored a version of the same restriction at the same time.
+        Raises InvalidInput (nothing written) if the issuer is not a stored organisation, an evidence entry of
+        kind `assessment` does not name a stored assessment the issuer sees (`check_evidence`), or the
+        lifecycle refuses the change (a revoked restriction revived, an active one sent back to draft, a new
+        issuer), and Conflict if another writer stored a version of the same restriction at the same time.
         """
         restriction = parsed.restriction
         row = self._session.get(RestrictionRow, restriction.id, with_for_update=True)
@@ -76,6 +82,7 @@ class RestrictionRepository:
             if self._session.get(OrganisationRow, restriction.issuer) is None:
                 raise InvalidInput([Problem(parsed.place("issuer"), f"unknown organisation `{restriction.issuer}`",
                                             "apply the organisations file first")])
+            self.check_evidence(parsed)
             row = RestrictionRow(id=restriction.id, issuer_id=restriction.issuer, current_version=1,
                                  created_at=now)
             self._session.add(row)
@@ -91,6 +98,7 @@ class RestrictionRepository:
         problem = check_transition(previous, parsed)
         if problem is not None:
             raise InvalidInput([problem])
+        self.check_evidence(parsed)
         version = latest.version + 1
         row.current_version = version
         self._add_version(parsed, version, actor=actor, now=now, source_path=source_path)
@@ -100,6 +108,27 @@ class RestrictionRepository:
                                        details=_details(parsed, version, source_path,
                                                         previous_hash=latest.content_hash))
         return AppliedVersion(restriction.id, version, ApplyOutcome.NEW_VERSION)
+
+    def check_evidence(self, parsed: ParsedRestriction) -> None:
+        """Every evidence entry of kind `assessment` must name a stored assessment of the issuer's subtree, by
+        its id (`asm_...`) in its `title` or its `url`; raises InvalidInput with one problem per
+        entry that does not, at the entry's line. An unchanged file is never checked again (assessments are
+        never removed, so what was valid stays valid)."""
+        issuer = parsed.restriction.issuer
+        assessments = AssessmentRepository(self._session)
+        problems: list[Problem] = []
+        for where, cited in assessment_citations(parsed):
+            if cited is None:
+                problems.append(Problem(where, "evidence of kind `assessment` names no assessment",
+                                        "put the assessment's id (`asm_...`: `appban assessment list` lists "
+                                        "them) in its `title`"))
+            elif not assessments.visible_to(cited, issuer):
+                problems.append(Problem(where, f"evidence: no assessment `{cited}` of `{issuer}` or an "
+                                        "organisation below it",
+                                        "cite one stored for the issuer or below it: `appban assessment list "
+                                        "--org ORG` lists them"))
+        if problems:
+            raise InvalidInput(problems)
 
     def latest(self, restriction_id: str) -> StoredRestriction | None:
         """The version in force, or None for an unknown id."""
@@ -162,6 +191,27 @@ def _details(parsed: ParsedRestriction, version: int, source_path: str,
     if previous_hash is not None:
         details["previous_hash"] = previous_hash
     return details
+
+
+_CITED = re.compile(r"\basm_\w+")
+
+
+def assessment_citations(parsed: ParsedRestriction) -> list[tuple[Location, str | None]]:
+    """(where, assessment id or None) of each evidence entry of kind `assessment`, in file order."""
+    if not any(e.kind == "assessment" for e in parsed.restriction.evidence):
+        return []
+    document = load_document(parsed.text, parsed.source).value
+    entries: Any = document.get("evidence") if isinstance(document, CommentedMap) else None
+    if not isinstance(entries, CommentedSeq):
+        return []
+    out: list[tuple[Location, str | None]] = []
+    for item in Node(entries, parsed.place("evidence")).items():
+        if not (isinstance(item.value, CommentedMap) and item.value.get("kind") == "assessment"):
+            continue
+        found = [m.group(0) for field in ("title", "url") if isinstance(item.value.get(field), str)
+                 for m in [_CITED.search(item.value[field])] if m is not None]
+        out.append((item.where, found[0] if found else None))
+    return out
 
 
 def _stored(row: RestrictionVersionRow) -> StoredRestriction:

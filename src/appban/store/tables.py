@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AdoptionRow",
     "ApiTokenRow",
+    "AssessmentRow",
     "AttestationRow",
     "AuditLogRow",
     "Base",
@@ -372,3 +373,34 @@ class GateChangeRow(Base):
     id: Mapped[int] = mapped_column(HISTORY_ID, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(String(DEVICE_ID_LENGTH))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+# --- assessments of app builds (revision 0004) ------------------------------------------------------------
+
+
+class AssessmentRow(Base):
+    """One stored risk assessment of one app build (appban.risk): the report as its canonical JSON, which is the
+    truth, and copies of its headline values for listing. `build_sha256` recognises the same file assessed
+    again; `family` is null for an app in no catalogued family. Assessments are never changed or removed."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (Index("ix_assessments_family_created_at", "family", "created_at"),
+                      Index("ix_assessments_platform_app_identifier_created_at", "platform", "app_identifier",
+                            "created_at"))
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"), index=True)
+    family: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    platform: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    app_identifier: Mapped[str] = mapped_column(String(APP_ID_LENGTH))
+    version_name: Mapped[str | None] = mapped_column(Text)
+    version_code: Mapped[str | None] = mapped_column(Text)
+    build_sha256: Mapped[str] = mapped_column(String(HASH_LENGTH), index=True)
+    file_name: Mapped[str] = mapped_column(Text)
+    rating: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    score: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    work_need: Mapped[str | None] = mapped_column(Text)  # who needs it for work; null when nobody was recorded
+    report: Mapped[str] = mapped_column(Text)  # appban.risk.to_json: sorted keys, the same build gives the same text
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(Text)

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from appban.api.errors import responses
 from appban.api.routes import (
     adoptions,
+    assessments,
     audit,
     devices,
     exemptions,
@@ -22,7 +23,7 @@ __all__ = ["operations", "v1"]
 
 v1 = APIRouter(prefix="/api/v1", responses=responses(401, 403, 413, 422, 503))
 for module in (organisations, devices, restrictions, adoptions, exemptions, findings, reports, inventory, tokens,
-               audit):
+               audit, assessments):
     v1.include_router(module.router)
 
 operations = APIRouter()
