@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,24 @@ from typer.testing import CliRunner
 
 from appban.cli import app as cli
 from appban.errors import InvalidInput
-from appban.server import Settings, build_app
+from appban.server import ASGIApp, Settings, build_app
 from appban.store import Database
 
 from .support import seed_fleet, stub_api
+
+
+@contextlib.asynccontextmanager
+async def running(server: ASGIApp) -> AsyncIterator[None]:
+    """The server's lifespan as uvicorn drives it: started before the block, shut down (log drained) after."""
+    inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.create_task(server({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    yield
+    await inbox.put({"type": "lifespan.shutdown"})
+    assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+    await lifespan
 
 
 def test_settings_come_from_the_environment_with_documented_defaults() -> None:
@@ -67,14 +82,9 @@ def test_one_app_serves_gate_pages_and_api_and_drains_the_log_on_shutdown(databa
     server = build_app(database, settings=settings, api_factory=stub_api)
 
     async def scenario() -> dict[str, Any]:
-        inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        lifespan = asyncio.create_task(server({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get,
-                                              outbox.put))
-        await inbox.put({"type": "lifespan.startup"})
-        assert (await outbox.get())["type"] == "lifespan.startup.complete"
         seen: dict[str, Any] = {}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server), base_url="http://appban") as client:
+        async with running(server), httpx.AsyncClient(transport=httpx.ASGITransport(app=server),
+                                                      base_url="http://appban") as client:
             headers = {"X-Device-Id": "late-phone", "X-Appban-Gate-Token": tokens["eu"]}
             for _ in range(50):
                 assert (await client.get("/gate/auth?service=mail", headers=headers)).status_code == 403
@@ -85,9 +95,6 @@ def test_one_app_serves_gate_pages_and_api_and_drains_the_log_on_shutdown(databa
             seen["metrics"] = (await client.get("/metrics")).text
             seen["api"] = (await client.get("/api/v1/devices")).status_code
             seen["remediate-prefix"] = (await client.get("/remediatex")).status_code  # not the pages: the API
-        await inbox.put({"type": "lifespan.shutdown"})
-        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
-        await lifespan
         return seen
 
     seen = asyncio.run(scenario())
@@ -111,20 +118,11 @@ def test_the_gates_own_listener_opens_and_closes_with_the_lifespan(database: Dat
     server = build_app(database, settings=settings, api_factory=stub_api)
 
     async def scenario() -> list[int]:
-        inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        lifespan = asyncio.create_task(server({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get,
-                                              outbox.put))
-        await inbox.put({"type": "lifespan.startup"})
-        assert (await outbox.get())["type"] == "lifespan.startup.complete"
-        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+        async with running(server), httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(socket_path)),
+                                                      base_url="http://gate") as client:
             statuses = [(await client.get("/gate/auth?service=mail", headers={
                 "X-Device-Id": device, "X-Appban-Gate-Token": tokens["eu"]})).status_code
                 for device in ("late-phone", "clean-phone")]
-        await inbox.put({"type": "lifespan.shutdown"})
-        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
-        await lifespan
         with pytest.raises(httpx.ConnectError):  # closed with the lifespan
             async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(socket_path))) as client:
                 await client.get("http://gate/gate/auth")

@@ -9,8 +9,10 @@ the limit, so no route ever holds more than the limit.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import IO, cast
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,12 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from appban.api.errors import error_body
 from appban.errors import InvalidInput
 
-__all__ = ["BODY_VARIABLE", "UPLOAD_PREFIX", "UPLOAD_VARIABLE", "BodyLimit", "Limits", "PayloadTooLarge"]
+__all__ = ["BODY_VARIABLE", "SPOOL_BYTES", "UPLOAD_PREFIX", "UPLOAD_VARIABLE", "BodyLimit", "Limits", "PayloadTooLarge",
+           "spooled"]
 
 UPLOAD_VARIABLE = "APPBAN_MAX_UPLOAD_BYTES"
 BODY_VARIABLE = "APPBAN_MAX_BODY_BYTES"
 UPLOAD_PREFIX = ("/api/v1/inventory/", "/api/v1/assessments")  # bodies that are files: the upload limit
 _MIB = 1024 * 1024
+SPOOL_BYTES = 8 * _MIB  # an uploaded file is kept in memory below this, on disk above
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,24 @@ class PayloadTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the body is larger than the {limit} bytes allowed here")
+
+
+async def spooled(chunks: AsyncIterator[bytes], limit: int) -> IO[bytes]:
+    """An uploaded file (a request's body chunks) in a spooled temporary file, read from its start; refused with
+    PayloadTooLarge past `limit`. The caller closes it."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (the caller closes it)
+    try:
+        size = 0
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(limit)
+            spool.write(chunk)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return cast(IO[bytes], spool)
 
 
 class BodyLimit:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from typing import IO, Annotated, Any, BinaryIO, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -23,7 +22,7 @@ from appban.access import Permission
 from appban.api.auth import Caller, Reader, authenticate
 from appban.api.errors import ApiError, responses
 from appban.api.fields import ID_PATTERN, LINE_PATTERN, NOTE_LENGTH, TEXT_PATTERN
-from appban.api.limits import PayloadTooLarge
+from appban.api.limits import spooled
 from appban.api.pagination import Page, PageParams, query_of
 from appban.api.scope import scoped
 from appban.errors import InvalidInput
@@ -37,7 +36,6 @@ __all__ = ["AssessmentDetail", "AssessmentOut", "ChangesOut", "router"]
 
 router = APIRouter(prefix="/assessments", tags=["assessments"])
 
-SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory below this, on disk above
 MEDIA_TYPES = ("application/vnd.android.package-archive", "application/octet-stream")
 _BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": dict.fromkeys(MEDIA_TYPES, _BINARY),
@@ -152,18 +150,10 @@ async def create_assessment(
     if kind and kind not in MEDIA_TYPES:
         raise ApiError(415, f"an app build comes as {' or '.join(MEDIA_TYPES)}, not {kind!r}",
                        hint="send the APK or IPA file itself as the body")
-    limit = caller.backend.limits.upload
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed below, after assessing)
+    spool = await spooled(request.stream(), caller.backend.limits.upload)
     try:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(limit)
-            spool.write(chunk)
-        spool.seek(0)
         work_need = WorkNeed(True, need.strip()) if need and need.strip() else WorkNeed()
-        created, body = await run_in_threadpool(_assess, caller, cast(IO[bytes], spool),
+        created, body = await run_in_threadpool(_assess, caller, spool,
                                                 name.strip() or "upload", work_need, organisation)
     finally:
         spool.close()

@@ -10,7 +10,6 @@ organisation can neither add devices to another nor overwrite another's.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Any, BinaryIO, cast
 
@@ -22,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from appban.api.auth import Caller, Pusher
 from appban.api.errors import responses
 from appban.api.fields import ID_PATTERN, LINE_PATTERN, UtcDatetime
-from appban.api.limits import PayloadTooLarge
+from appban.api.limits import spooled
 from appban.api.scope import scoped
 from appban.catalog import Catalog
 from appban.errors import InvalidInput, Location, Problem
@@ -36,7 +35,6 @@ __all__ = ["ImportOut", "router"]
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
 
-SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory below this, on disk above
 _CHECK_BATCH = 2_000  # reports whose stored organisation is read in one query
 
 FORMAT_SCHEMA: dict[str, Any] = {"enum": sorted(FORMATS)}
@@ -122,19 +120,11 @@ async def push_inventory(
         source_format = inventory_format(format, platform)
     except InvalidInput as error:
         raise InvalidInput.at("query.platform", error.problems[0].message, hint=error.problems[0].hint) from None
-    limit = caller.backend.limits.upload
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed below, after the import)
+    spool = await spooled(request.stream(), caller.backend.limits.upload)
     try:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(limit)
-            spool.write(chunk)
-        spool.seek(0)
         defaults = ReportDefaults(organisation=organisation, ownership=ownership, funding=funding, enrolled=enrolled,
                                   observed_at=observed_at)
-        return await run_in_threadpool(_import, caller, source_format, cast(IO[bytes], spool),
+        return await run_in_threadpool(_import, caller, source_format, spool,
                                        name.strip() or f"{format} push", defaults)
     finally:
         spool.close()
