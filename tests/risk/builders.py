@@ -9,10 +9,12 @@ parser and androguard's both accept.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import plistlib
 import struct
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +38,10 @@ class El:
     children: Sequence[El] = ()
 
 
-def axml(root: El) -> bytes:
+def axml(root: El, *, attribute_namespace: str = ANDROID_NS, resource_ids: Mapping[str, int] | None = None) -> bytes:
+    """`attribute_namespace` is the namespace string "android:" attributes get (real aapt: the URI; some broken
+    tools: the prefix "android"); `resource_ids` maps attribute names to framework resource IDs (a resource
+    map chunk, as aapt writes one)."""
     strings: list[str] = []
 
     def index(text: str) -> int:
@@ -46,9 +51,12 @@ def axml(root: El) -> bytes:
 
     index("android")
     index(ANDROID_NS)
+    for name in resource_ids or {}:
+        index(name)  # first in the pool, so the resource map (indexed like the pool) can cover them
     chunks: list[bytes] = []
-    ns = index(ANDROID_NS)
-    chunks.append(struct.pack("<HHIIIII", 0x0100, 0x10, 24, 1, NO_INDEX, index("android"), ns))
+    uri = index(ANDROID_NS)
+    ns = index(attribute_namespace)
+    chunks.append(struct.pack("<HHIIIII", 0x0100, 0x10, 24, 1, NO_INDEX, index("android"), uri))
 
     def emit(element: El) -> None:
         attrs = b""
@@ -71,8 +79,11 @@ def axml(root: El) -> bytes:
         chunks.append(struct.pack("<HHIIIII", 0x0103, 0x10, 24, 1, NO_INDEX, NO_INDEX, index(element.tag)))
 
     emit(root)
-    chunks.append(struct.pack("<HHIIIII", 0x0101, 0x10, 24, 1, NO_INDEX, index("android"), ns))
+    chunks.append(struct.pack("<HHIIIII", 0x0101, 0x10, 24, 1, NO_INDEX, index("android"), uri))
     pool = _string_pool(strings)
+    if resource_ids:
+        ids = [resource_ids.get(text, 0) for text in strings[:max(strings.index(n) for n in resource_ids) + 1]]
+        pool += struct.pack("<HHI", 0x0180, 8, 8 + 4 * len(ids)) + b"".join(struct.pack("<I", i) for i in ids)
     body = pool + b"".join(chunks)
     return struct.pack("<HHI", 0x0003, 8, 8 + len(body)) + body
 
@@ -93,7 +104,8 @@ def _string_pool(strings: list[str]) -> bytes:
 
 
 def dex(classes: Sequence[str], strings: Sequence[str] = ()) -> bytes:
-    """A DEX file defining `classes` (dotted names) and holding `strings` in its string table."""
+    """A DEX file defining `classes` (dotted names) and holding `strings` in its string table, complete enough
+    for dexdump and baksmali: map_list, SHA-1 signature and Adler-32 checksum (the bench feeds it to peers)."""
     descriptors = sorted({"L" + c.replace(".", "/") + ";" for c in classes} | set(strings))
     n = len(descriptors)
     class_desc = sorted("L" + c.replace(".", "/") + ";" for c in set(classes))
@@ -107,16 +119,26 @@ def dex(classes: Sequence[str], strings: Sequence[str] = ()) -> bytes:
         string_offsets.append(data_off + len(data))
         encoded = text.encode("utf-8")
         data += _uleb(len(text)) + encoded + b"\x00"
+    data += b"\x00" * (-len(data) % 4)
+    map_off = data_off + len(data)
+    sections = [(0x0000, 1, 0), (0x0001, n, string_ids_off), (0x0002, len(class_desc), type_ids_off),
+                (0x0006, len(class_desc), class_defs_off), (0x2002, n, data_off), (0x1000, 1, map_off)]
+    sections = [s for s in sections if s[1]]
+    data += struct.pack("<I", len(sections)) + b"".join(struct.pack("<HHII", t, 0, size, off)
+                                                          for t, size, off in sections)
     type_ids = b"".join(struct.pack("<I", descriptors.index(d)) for d in class_desc)
     class_defs = b"".join(struct.pack("<IIIIIIII", i, 1, NO_INDEX, 0, NO_INDEX, 0, 0, 0)
                           for i in range(len(class_desc)))
     total = data_off + len(data)
-    header = struct.pack("<8s4x20sII4xII4xIIIIIIIIIIII", b"dex\n035\x00", b"\x00" * 20, total, 0x70, 0, 0,
+    # magic, checksum, signature, file_size, header_size, endian_tag, link_size, link_off, map_off, then the
+    # (size, offset) of string_ids, type_ids, proto_ids, field_ids, method_ids, class_defs, data.
+    header = struct.pack("<8sI20s20I", b"dex\n035\x00", 0, b"\x00" * 20, total, 0x70, 0x12345678, 0, 0, map_off,
                          n, string_ids_off, len(class_desc), type_ids_off, 0, 0, 0, 0, 0, 0,
-                         len(class_desc), class_defs_off)
-    header += struct.pack("<II", len(data), data_off)
+                         len(class_desc), class_defs_off, len(data), data_off)
     assert len(header) == 0x70
-    return header + b"".join(struct.pack("<I", o) for o in string_offsets) + type_ids + class_defs + data
+    body = header + b"".join(struct.pack("<I", o) for o in string_offsets) + type_ids + class_defs + data
+    signed = body[:12] + hashlib.sha1(body[32:]).digest() + body[32:]  # SHA-1: the DEX format says so
+    return signed[:8] + struct.pack("<I", zlib.adler32(signed[12:])) + signed[12:]
 
 
 def _uleb(value: int) -> bytes:
@@ -153,9 +175,16 @@ def signer(common_name: str = "Example Corp", country: str = "DK") -> Signer:
     return Signer(key, cert)
 
 
-def v1_block(who: Signer) -> bytes:
-    return (pkcs7.PKCS7SignatureBuilder().set_data(b"Signature-Version: 1.0\r\n")
-            .add_signer(who.cert, who.key, hashes.SHA256()).sign(Encoding.DER, []))
+SIGNATURE_FILE = b"Signature-Version: 1.0\r\nCreated-By: appban tests\r\n\r\n"
+
+
+def v1_block(who: Signer, signature_file: bytes = SIGNATURE_FILE, *, extra_certs: Sequence[Signer] = ()) -> bytes:
+    """A detached PKCS#7 signature of the .SF file, as jarsigner writes it; `extra_certs` are carried in the
+    block without signing anything (the F-Droid issue 1128 trick)."""
+    builder = pkcs7.PKCS7SignatureBuilder().set_data(signature_file).add_signer(who.cert, who.key, hashes.SHA256())
+    for other in extra_certs:
+        builder = builder.add_certificate(other.cert)
+    return builder.sign(Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature])
 
 
 def _prefixed(*items: bytes) -> bytes:
@@ -209,6 +238,7 @@ def apk(root: El, *, classes: Sequence[str] = ("org.example.app.MainActivity",),
     entries = {"AndroidManifest.xml": axml(root), "classes.dex": dex(classes, strings),
                "lib/arm64-v8a/libnative.so": b"\x7fELF" + b"\x00" * 60, **(extra or {})}
     if who is not None:
+        entries["META-INF/CERT.SF"] = SIGNATURE_FILE
         entries["META-INF/CERT.RSA"] = v1_block(who)
     data = zip_bytes(entries)
     return with_v2_block(data, who) if who is not None and v2 else data

@@ -5,6 +5,7 @@ base.apk and config splits), read entry by entry without `AnalyzeAPK`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ from appban.risk.permissions import (
     protection_table,
 )
 from appban.risk.result import AndroidBuild, Component, Permission, SpecialAccess
-from appban.risk.signing import Certificate, certificate_info, read_signing_block, v1_certificates
+from appban.risk.signing import Certificate, certificate_info, read_signing_block, v1_signers
 from appban.risk.trackers import TrackerSignatures
 
 __all__ = ["MAX_URLS", "read_android"]
@@ -40,6 +41,8 @@ _PERMISSION_ELEMENTS = ("uses-permission", "uses-permission-sdk-23", "uses-permi
 _COMPONENTS = ("activity", "activity-alias", "service", "receiver", "provider")
 _CUSTOM_LEVELS = {0: "normal", 1: "dangerous", 2: "signature", 3: "signatureOrSystem"}
 _ANDROID_12 = 31
+_SCHEMES = ("v1", "v2", "v3", "v3.1")
+_DEX_MAGIC = b"dex\n"
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ def read_android(archive: SafeArchive, signatures: TrackerSignatures) -> Android
     table = protection_table(target_sdk)
 
     declared = {e.get("name"): e.get("protectionLevel") for e in root.find_all("permission") if e.get("name")}
+    manifest_notes: list[str] = []
     permissions: dict[str, Permission] = {}
     specials: set[SpecialAccess] = set()
     for part in parts:
@@ -74,13 +78,24 @@ def read_android(archive: SafeArchive, signatures: TrackerSignatures) -> Android
             if element.tag not in _PERMISSION_ELEMENTS:
                 continue
             name = element.get("name")
-            if not name or name in permissions:
+            if not name:
+                continue
+            max_sdk = _int_or_none(element.get("maxSdkVersion"))
+            if "name" in element.by_resource_id:
+                manifest_notes.append(f'<{element.tag}> "{name}" names its android:name in another namespace '
+                                      "than the Android one: Android grants it (it reads attributes by resource "
+                                      "ID), tools built on androguard do not list it")
+            if name in permissions:
+                # Asked for twice: the widest request is what the platform grants (no maxSdkVersion wins).
+                earlier = permissions[name]
+                if earlier.max_sdk is not None and (max_sdk is None or max_sdk > earlier.max_sdk):
+                    permissions[name] = dataclasses.replace(earlier, max_sdk=max_sdk)
                 continue
             protection = table.protection(name)
             if protection is None:
                 protection = ("custom:" + _custom_level(declared[name])) if name in declared else "unknown"
             permissions[name] = Permission(name, protection, protection.split("|")[0].split(":")[0],
-                                           group_of(name), element.tag, _int_or_none(element.get("maxSdkVersion")))
+                                           group_of(name), element.tag, max_sdk)
             kind = SPECIAL_PERMISSIONS.get(name)
             if kind is not None:
                 specials.add(SpecialAccess(kind, SPECIAL_LABELS[kind], f'<{element.tag} android:name="{name}">'))
@@ -101,11 +116,20 @@ def read_android(archive: SafeArchive, signatures: TrackerSignatures) -> Android
     urls: set[str] = set()
     truncated = False
     native: set[str] = set()
+    prepended = base.archive.leading_bytes()
+    prepended_dex = False
     for part in parts:
         native.update(n for n in part.archive.names() if _NATIVE.fullmatch(n))
-        for entry in sorted((n for n in part.archive.names() if _DEX.fullmatch(n)), key=_dex_order):
-            tables = read_dex(part.archive.read(entry, MAX_DEX_BYTES), archive.source, f"{_prefix(part)}{entry}",
-                              max_urls=MAX_URLS)
+        code = [(f"{_prefix(part)}{entry}", part.archive.read(entry, MAX_DEX_BYTES))
+                for entry in sorted((n for n in part.archive.names() if _DEX.fullmatch(n)), key=_dex_order)]
+        if part is base and prepended:
+            head = _leading(base.archive, min(prepended, MAX_DEX_BYTES))
+            if head.startswith(_DEX_MAGIC):
+                # Janus: the code Android 5.0-8.0 would run is this one, so its classes and URLs count too.
+                prepended_dex = True
+                code.append(("(DEX before the first zip entry)", head))
+        for entry, data in code:
+            tables = read_dex(data, archive.source, entry, max_urls=MAX_URLS)
             classes.update(tables.classes)
             for url in tables.urls:
                 if len(urls) >= MAX_URLS:
@@ -113,7 +137,7 @@ def read_android(archive: SafeArchive, signatures: TrackerSignatures) -> Android
                     break
                 urls.add(url)
     hosts = sorted({h for h in (_host(u) for u in urls) if h})
-    schemes, certificates = _signing(base)
+    schemes, certificates, signing_notes = _signing(base)
     sorted_classes = sorted(classes)
     return AndroidBuild(
         package=package,
@@ -138,6 +162,10 @@ def read_android(archive: SafeArchive, signatures: TrackerSignatures) -> Android
         classes_scanned=len(sorted_classes),
         trackers=signatures.match(sorted_classes, hosts),
         splits=tuple(p.name for p in parts) if len(parts) > 1 or parts[0].name else (),
+        signing_notes=signing_notes,
+        prepended_bytes=prepended,
+        prepended_dex=prepended_dex,
+        manifest_notes=tuple(manifest_notes),
     )
 
 
@@ -193,21 +221,55 @@ def _components(app: Element, package: str, target_sdk: int
         yield components, specials
 
 
-def _signing(base: _Part) -> tuple[tuple[str, ...], tuple[Certificate, ...]]:
+def _signing(base: _Part) -> tuple[tuple[str, ...], tuple[Certificate, ...], tuple[str, ...]]:
+    """Schemes, distinct signer certificates (each with the schemes that name it) and notes for the reviewer."""
     found = read_signing_block(base.archive.raw_stream())
-    v1 = [der for name in base.archive.names() if _V1_BLOCK.fullmatch(name)
-          for der in v1_certificates(base.archive.read(name, 1024 * 1024))]
+    notes: list[str] = []
+    names = base.archive.names()
+    v1: list[bytes] = []
+    for name in names:
+        if not _V1_BLOCK.fullmatch(name):
+            continue
+        signature_file = name.rsplit(".", 1)[0] + ".SF"
+        signers = v1_signers(base.archive.read(name, 1024 * 1024),
+                             base.archive.read(signature_file, 16 * 1024 * 1024) if signature_file in base.archive
+                             else None)
+        v1.extend(signers.certificates)
+        notes.extend(f"v1 block {name}: {problem}" for problem in signers.problems)
     if v1:
         found["v1"] = v1
     order = ("v3.1", "v3", "v2", "v1")
-    certificates: dict[str, Certificate] = {}
+    infos: dict[str, Certificate] = {}
+    schemes_of: dict[str, list[str]] = {}
     for scheme in order:
         for der in found.get(scheme, ()):
             info = certificate_info(der)
             if info is not None:
-                certificates.setdefault(info.sha256, info)
-    schemes = tuple(s for s in ("v1", "v2", "v3", "v3.1") if s in found)
-    return schemes, tuple(certificates.values())
+                infos.setdefault(info.sha256, info)
+                if scheme not in schemes_of.setdefault(info.sha256, []):
+                    schemes_of[info.sha256].append(scheme)
+    certificates = tuple(dataclasses.replace(info, schemes=tuple(sorted(schemes_of[key], key=_SCHEMES.index)))
+                         for key, info in infos.items())
+
+    def signer_names(scheme: str) -> set[str]:
+        return {c.sha256 for c in certificates if scheme in c.schemes}
+
+    # v1 and v2 sign with the same key even across a key rotation (v3 carries the rotation), so a v1 signer
+    # that is not the v2 (else v3) signer means the publisher a device sees depends on its Android version.
+    modern = "v2" if "v2" in found else "v3" if "v3" in found else None
+    if v1 and modern and signer_names("v1") != signer_names(modern):
+        old = ", ".join(c.subject for c in certificates if "v1" in c.schemes)
+        new = ", ".join(c.subject for c in certificates if modern in c.schemes)
+        notes.append(f"the v1 signer ({old}) is not the {modern} signer ({new}): Android 7 and later trust the "
+                     f"{modern} signer, older versions the v1 signer (a build made to pass for another publisher)")
+    schemes = tuple(s for s in _SCHEMES if found.get(s))
+    return schemes, certificates, tuple(notes)
+
+
+def _leading(archive: SafeArchive, length: int) -> bytes:
+    stream = archive.raw_stream()
+    stream.seek(0)
+    return stream.read(length)
 
 
 def _class_name(name: str, package: str) -> str:

@@ -11,6 +11,7 @@ this code hold more than the cap in memory. Every refusal is one `InvalidInput` 
 from __future__ import annotations
 
 import io
+import re
 import stat
 import zipfile
 import zlib
@@ -24,6 +25,7 @@ __all__ = ["ArchiveLimits", "SafeArchive"]
 
 _MiB = 1024 * 1024
 _CHUNK = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f]")
 _RATIO_FLOOR = 1 * _MiB  # small entries may compress very well (blank images, padding): only big ones are judged
 
 
@@ -129,6 +131,11 @@ class SafeArchive:
         """Names that start with `prefix` and end with `suffix`, sorted."""
         yield from sorted(n for n in self._infos if n.startswith(prefix) and n.endswith(suffix))
 
+    def leading_bytes(self) -> int:
+        """How many bytes come before the first entry. Zero in a well-formed APK; a DEX placed there is run
+        by Android 5.0-8.0 instead of classes.dex when only the v1 scheme signs the build (Janus)."""
+        return min((int(i.header_offset) for i in self._infos.values()), default=0)
+
     def raw_stream(self) -> BinaryIO:
         """The underlying seekable stream (the APK signing block lives outside any entry)."""
         return self._stream
@@ -141,7 +148,7 @@ class SafeArchive:
 def _check_name(archive: SafeArchive, name: str) -> None:
     if not name:
         raise archive.fail(name, "has an empty name", "refused")
-    if "\x00" in name or any(ord(c) < 0x20 for c in name):
+    if _CONTROL.search(name):
         raise archive.fail(name, "has control characters in its name", "refused")
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         raise archive.fail(name, "has an absolute path", "an archive entry must stay inside the archive")

@@ -37,6 +37,9 @@ class Element:
     tag: str
     attrs: dict[str, str] = field(default_factory=dict)
     children: list[Element] = field(default_factory=list)
+    # Attributes whose namespace string is not the android URI but whose resource ID is a framework attribute:
+    # Android reads attributes by resource ID, so they count, yet androguard-based tools do not see them.
+    by_resource_id: tuple[str, ...] = ()
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.attrs.get(name, default)
@@ -99,7 +102,8 @@ def _parse(data: bytes, fail: Callable[[str], InvalidInput]) -> Element:
             count = parser.getAttributeCount()
             if count > MAX_ATTRIBUTES:
                 raise fail(f"has an element <{name}> with {count} attributes")
-            element = Element(name, _attributes(parser, count))
+            attributes, by_id = _attributes(parser, count)
+            element = Element(name, attributes, by_resource_id=by_id)
             if root is None:
                 root = element
             elif not stack:
@@ -120,17 +124,31 @@ def _parse(data: bytes, fail: Callable[[str], InvalidInput]) -> Element:
     return root
 
 
-def _attributes(parser: Any, count: int) -> dict[str, str]:
+def _attributes(parser: Any, count: int) -> tuple[dict[str, str], tuple[str, ...]]:
     attrs: dict[str, str] = {}
+    by_id: list[str] = []
     for index in range(count):
         name = str(parser.getAttributeName(index))
         if name.startswith("android:UNKNOWN_SYSTEM_ATTRIBUTE_"):
             continue  # androguard names these with a random number: dropped to stay deterministic
         namespace = str(parser.getAttributeNamespace(index))
         if namespace not in ("", ANDROID_NS):
-            name = f"{{{namespace}}}{name}"
+            if _framework_attribute(parser, index):
+                by_id.append(name)  # e.g. xmlns "android" instead of the URI: still android:NAME on a device
+            else:
+                name = f"{{{namespace}}}{name}"
         value_type = parser.getAttributeValueType(index)
         value_data = parser.getAttributeValueData(index)
         attrs[name] = str(_axml.format_value(value_type, value_data,
                                              lambda _ix, i=index: parser.getAttributeValue(i)))
-    return attrs
+    return attrs, tuple(by_id)
+
+
+def _framework_attribute(parser: Any, index: int) -> bool:
+    """Whether the attribute's name carries a resource ID of the Android framework (0x0101xxxx)."""
+    try:
+        name_index = parser.m_attributes[parser._get_attribute_offset(index) + _axml.ATTRIBUTE_IX_NAME]
+        resource_ids = parser.m_resourceIDs
+        return bool(name_index < len(resource_ids) and resource_ids[name_index] >> 16 == 0x0101)
+    except (AttributeError, IndexError, TypeError):
+        return False  # another androguard layout: fall back to the namespace string

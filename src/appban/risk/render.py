@@ -65,13 +65,19 @@ def _lines(a: Assessment, esc: Callable[[str], str]) -> list[tuple[str, str | li
                        f"allowBackup: {b.allow_backup}", f"cleartext traffic: {b.cleartext_traffic}",
                        f"network security config: {b.network_security_config or 'none'}",
                        f"signature schemes: {', '.join(b.signature_schemes) or 'none'}",
+                       *(f"signing: {n}" for n in b.signing_notes),
+                       *(f"manifest: {n}" for n in b.manifest_notes),
+                       *([f"bytes before the first zip entry: {b.prepended_bytes}"
+                          + (" (a DEX file: the Janus attack, CVE-2017-13156)" if b.prepended_dex else "")]
+                         if b.prepended_bytes else []),
                        *(f"split: {s}" for s in b.splits)]),
             ("Permissions", [f"{x.name}: {x.protection} ({x.group.value})" for x in b.permissions]),
             ("Special access", [f"{s.label}: {s.evidence}" for s in b.special_access]),
             ("Exported components", [f"{c.kind} {c.name}: {c.exported_because}"
                                      + (f", needs {c.permission}" if c.permission else "") for c in b.exported]),
             ("Signing certificates", [f"subject {c.subject}; issuer {c.issuer}; valid {c.not_before} to "
-                                      f"{c.not_after}; sha256 {c.sha256}" + ("; DEBUG CERTIFICATE" if c.debug else "")
+                                      f"{c.not_after}; sha256 {c.sha256}; schemes {', '.join(c.schemes) or 'none'}"
+                                      + ("; DEBUG CERTIFICATE" if c.debug else "")
                                       for c in b.certificates]),
             ("Trackers", [f"{t.name}: {t.rule}; evidence {', '.join(t.classes or t.hosts)}"
                           + (f" (and {t.class_count - len(t.classes)} more)" if t.class_count > len(t.classes)

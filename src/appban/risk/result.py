@@ -105,6 +105,14 @@ class AndroidBuild:
     classes_scanned: int
     trackers: tuple[TrackerEvidence, ...]
     splits: tuple[str, ...]  # entries of a bundle (base.apk, split_config.arm64_v8a.apk ...), else ()
+    # What a reviewer must know about who signed: signers that differ between schemes, v1 blocks that do not
+    # verify or that Android ignores. Each note is one sentence.
+    signing_notes: tuple[str, ...] = ()
+    prepended_bytes: int = 0  # bytes before the first zip entry: a DEX there is the Janus attack
+    # Manifest oddities a reviewer must know, e.g. permissions named in a namespace androguard-based tools
+    # do not read although Android does. Each note is one sentence.
+    manifest_notes: tuple[str, ...] = ()
+    prepended_dex: bool = False
 
 
 @dataclass(frozen=True, slots=True)

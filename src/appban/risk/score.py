@@ -18,6 +18,7 @@ from appban.risk.trackers import TrackerEvidence
 
 __all__ = [
     "GROUP_POINTS",
+    "OLDEST_SCORED_API",
     "RATING_THRESHOLDS",
     "SPECIAL_POINTS",
     "decide",
@@ -39,10 +40,14 @@ SPECIAL_POINTS: Mapping[SpecialAccessKind, int] = MappingProxyType({
     SpecialAccessKind.REQUEST_INSTALL_PACKAGES: 5, SpecialAccessKind.OVERLAY: 4, SpecialAccessKind.USAGE_STATS: 4,
     SpecialAccessKind.QUERY_ALL_PACKAGES: 3,
 })
+# A permission whose maxSdkVersion stops below this API level (Android 10) is asked for only on Android
+# versions that get no security updates: the common `WRITE_EXTERNAL_STORAGE maxSdkVersion="18"` idiom means
+# "not needed on any device still in use", so it is listed but does not score.
+OLDEST_SCORED_API = 29
 _PROFILING = frozenset({"Advertisement", "Profiling", "Location", "Identification"})
 WEIGHTS: Mapping[str, int] = MappingProxyType({
     "device-access": 25, "special-access": 25, "trackers": 15, "exposed-surface": 5, "build-hygiene": 10,
-    "publisher-jurisdiction": 25, "publisher-unknown": 5,
+    "publisher-jurisdiction": 25, "publisher-unknown": 5, "tampering": 45,
 })
 # (lowest score for the rating, rating), highest first.
 RATING_THRESHOLDS: tuple[tuple[int, Rating], ...] = (
@@ -75,8 +80,11 @@ def _device_access(groups: Mapping[PermissionGroup, list[str]]) -> Factor:
 def _android(build: AndroidBuild) -> list[Factor]:
     groups: dict[PermissionGroup, list[str]] = {}
     for permission in build.permissions:
-        if permission.base == "dangerous":  # normal ones are granted silently and reach no personal data
-            groups.setdefault(permission.group, []).append(permission.name.rsplit(".", 1)[-1])
+        if permission.base != "dangerous":  # normal ones are granted silently and reach no personal data
+            continue
+        if permission.max_sdk is not None and permission.max_sdk < OLDEST_SCORED_API:
+            continue  # requested only on Android versions no work device should run (listed, not scored)
+        groups.setdefault(permission.group, []).append(permission.name.rsplit(".", 1)[-1])
     kinds = sorted({s.kind for s in build.special_access})
     special = _capped("special-access", "Special access beyond runtime permissions",
                       sum(SPECIAL_POINTS[k] for k in kinds),
@@ -90,18 +98,30 @@ def _android(build: AndroidBuild) -> list[Factor]:
         hygiene.append(("android:debuggable=true: any computer it is plugged into can read its data", 5))
     if any(c.debug for c in build.certificates):
         hygiene.append(("signed with the Android SDK debug certificate (CN=Android Debug)", 5))
+    if build.prepended_bytes and not build.prepended_dex:
+        hygiene.append((f"{build.prepended_bytes} bytes of unknown data before the first zip entry", 2))
     if not build.certificates:
-        hygiene.append(("no signing certificate could be read", 5))
+        hygiene.append(("no valid signing certificate could be read"
+                        + (f" ({build.signing_notes[0]})" if build.signing_notes else ""), 5))
     elif build.signature_schemes == ("v1",):
         hygiene.append(("signed with the v1 (JAR) scheme only, open to the Janus attack on old Android", 2))
     if build.cleartext_traffic:
         hygiene.append(("cleartext HTTP allowed (usesCleartextTraffic, or the pre-Android 9 default)", 3))
     if build.allow_backup:
         hygiene.append(("android:allowBackup (default true): app data can be copied off the device by backup", 2))
+    # Tampering is its own factor, weighed to decide alone: a build altered to run hidden code or to pass for
+    # another publisher is not a hygiene lapse, whatever else it asks for.
+    tampering: list[tuple[str, int]] = []
+    if build.prepended_dex:
+        tampering.append(("a DEX file is hidden before the first zip entry (the Janus attack, CVE-2017-13156): "
+                          "Android 5.0-8.0 runs it instead of the signed code", 45))
+    tampering += [(note, 25) for note in build.signing_notes if " signer (" in note]
     return [
         _device_access(groups), special, _trackers(build.trackers), exposed,
         _capped("build-hygiene", "Build and transport security", sum(p for _, p in hygiene),
                 [f"{text} (+{points})" for text, points in hygiene]),
+        _capped("tampering", "Signs that the build was altered to deceive", sum(p for _, p in tampering),
+                [f"{text} (+{points})" for text, points in tampering]),
     ]
 
 
