@@ -14,6 +14,7 @@ worker, so parallel runs and workers do not collide.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -27,6 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from appban.store import Database
+
+from .log_watch import TokenWatch
 
 POSTGRES_URL_VARIABLE = "APPBAN_TEST_POSTGRES_URL"
 POSTGRES_SWITCH_VARIABLE = "APPBAN_TEST_POSTGRES"
@@ -138,3 +141,26 @@ def database(database_url: str) -> Iterator[Database]:
     """An open `Database` on this test's migrated database, disposed afterwards."""
     with Database.open(database_url) as opened:
         yield opened
+
+
+# --- no token in any log line ------------------------------------------------------------------------------
+# Every record logged anywhere during the suite (appban's loggers at DEBUG) is searched for an API token; one
+# found fails the run, naming the logger (tests/log_watch.py). Subprocesses (appban serve in the nginx and
+# browser tests) log to their own files, which those tests read.
+
+_WATCH = TokenWatch()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger().addHandler(_WATCH)
+    logging.getLogger("appban").setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _WATCH.leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"an API token appeared in {len(_WATCH.leaks)} log line(s):", red=True)
+            for leak in _WATCH.leaks[:20]:
+                reporter.write_line(f"  {leak}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

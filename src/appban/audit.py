@@ -48,6 +48,8 @@ class AuditEvent(StrEnum):
     DEVICE_DELETE = "device:delete"
     HOLDER_ASSIGN = "holder:assign"
     ASSESSMENT_CREATE = "assessment:create"
+    USER_CREATE = "user:create"
+    USER_DISABLE = "user:disable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import io
 import json
+import logging
 import os
 import secrets
 import sys
@@ -29,9 +30,22 @@ from rich.tree import Tree
 from appban import __version__
 from appban.access import Role, TokenInfo
 from appban.catalog import default_catalog
+from appban.demo import DEFAULT_SEED, DEFAULT_WEEKS, DEMO_URL, MAX_WEEKS, DemoResult, build_demo, state_counts
 from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
+from appban.export import TARGETS as EXPORT_TARGETS
+from appban.export import generate_key as generate_feed_key
+from appban.export import load_private_key, load_public_key, verify_feed
+from appban.gate.links import PAGE_PREFIX, Links
 from appban.inventory import FORMATS, InventoryFormat, ReportDefaults, inventory_format, read_holder_map
 from appban.inventory.records import parse_timestamp
+from appban.merkle import (
+    Checkpoint,
+    consistency_proof,
+    inclusion_proof,
+    read_checkpoint,
+    sign_checkpoint,
+    tree_root,
+)
 from appban.model import (
     ChildPolicy,
     Exemption,
@@ -44,6 +58,7 @@ from appban.model import (
     Target,
     TargetKind,
 )
+from appban.notify import transport_from_env
 from appban.policy import (
     MAX_DOCUMENT_BYTES,
     OrganisationTree,
@@ -58,19 +73,25 @@ from appban.policy.restriction import ParsedRestriction
 from appban.risk import Assessment, AssessmentDiff, WorkNeed, to_html, to_markdown
 from appban.risk import assess as assess_app
 from appban.risk import to_json as risk_json
-from appban.server import PUBLIC_URL_VARIABLE, Settings
+from appban.server import PUBLIC_URL_VARIABLE, SECRET_VARIABLE, Settings
 from appban.server import serve as run_server
 from appban.service import (
+    OWNERS_VARIABLE,
     ImportSummary,
     Report,
+    Scheduler,
     assign_holders,
     compare_with_previous,
     compliance_report,
     evaluate_pairs,
     evaluate_rules,
+    export_restrictions,
     impact,
     import_stream,
     load_context,
+    parse_owners,
+    pull_feed,
+    read_feed_source,
     refresh_due,
     store_assessment,
 )
@@ -87,6 +108,7 @@ from appban.store import (
     RestrictionRepository,
     StoredRestriction,
     TokenRepository,
+    UserRepository,
     database_url,
 )
 
@@ -94,7 +116,7 @@ app = typer.Typer(name="appban", no_args_is_help=True, add_completion=False, ric
                   help="Assess risky apps, decide restrictions, enforce them on devices, prove compliance.")
 policy_app = typer.Typer(no_args_is_help=True, help="Restrictions as code: check, apply, list, review.")
 org_app = typer.Typer(no_args_is_help=True, help="The organisation hierarchy.")
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log: hash chain, Merkle tree, signed checkpoints.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 exemption_app = typer.Typer(no_args_is_help=True, help="Devices or holders excused from a restriction.")
 app.add_typer(policy_app, name="policy")
@@ -385,6 +407,51 @@ def _open_regular(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+@app.command("worker")
+def worker(once: Annotated[bool, typer.Option("--once", help="Run one round and exit.")] = False,
+           interval: Annotated[float, typer.Option(help="Seconds between rounds.", min=1.0)] = 60.0,
+           database: DatabaseOption = None) -> None:
+    """Apply what time changes (deadlines, stale inventories, expiries) and send the notices due (docs/notices.md)."""
+    with _errors_exit():
+        try:
+            transport = transport_from_env()
+            owners = parse_owners(os.environ.get(OWNERS_VARIABLE, ""))
+        except ValueError as error:
+            raise InvalidInput.at("environment", str(error)) from None
+        link = _remediation_links()
+    if transport is None:
+        err.print("warning: neither APPBAN_SMTP_HOST nor APPBAN_WEBHOOK_URL is set: notices are queued, not sent",
+                  markup=False)
+    with _errors_exit(), _database(database) as db:
+        scheduler = Scheduler(db, transport=transport, link=link, owners=owners)
+        if once:
+            result = scheduler.run_once()
+            out.print(f"{result.transitions} finding(s) moved on, {result.enqueued} notice(s) queued, "
+                      f"{result.sent} sent, {result.retried} to retry, {result.dead} dead"
+                      + (" (another worker held the transitions lock)" if result.locked_out else ""))
+            return
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        try:
+            scheduler.run(interval)
+        except KeyboardInterrupt:
+            scheduler.stop()
+
+
+def _remediation_links() -> Callable[[str], str]:
+    """Links to holders' remediation pages, signed like the server's (APPBAN_SECRET, APPBAN_PUBLIC_URL)."""
+    public_url = (os.environ.get(PUBLIC_URL_VARIABLE) or Settings().public_url).rstrip("/")
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    if not secret:
+        err.print(f"warning: {SECRET_VARIABLE} is not set: notices link to the general remediation page",
+                  markup=False)
+        return lambda device_id: public_url + PAGE_PREFIX
+    try:
+        links = Links(secret.encode())
+    except ValueError as error:
+        raise InvalidInput.at(SECRET_VARIABLE, str(error)) from None
+    return lambda device_id: public_url + links.path(device_id)
+
+
 @app.command("report")
 def report(org: Annotated[str | None, typer.Option("--org", help="Organisation subtree (default: all).")] = None,
            fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
@@ -522,18 +589,106 @@ def exemption_list(database: DatabaseOption = None, fmt: FormatOption = "table")
 
 
 @audit_app.command("verify")
-def audit_verify(database: DatabaseOption = None) -> None:
-    """Recompute the audit log's hash chain; exit 1 and list every break if it was tampered with."""
+def audit_verify(
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="A checkpoint published earlier (`appban audit checkpoint`): the log must still begin with it.")] = None,
+    key: Annotated[str | None, typer.Option(
+        help="The public key the checkpoint was signed with: a file, or the base64 line `feed keygen` printed.")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Recompute the audit log's hash chain (and, given a checkpoint, its Merkle tree); exit 1 and list every
+    break if it was tampered with."""
+    with _errors_exit():
+        published = _read_checkpoint(checkpoint, key) if checkpoint is not None else None
     with _errors_exit(), _database(database) as db, db.session() as session:
         log = AuditLog(session)
         breaks = log.verify()
-        count = len(log.entries())
+        leaves = log.leaves()
+    count = len(leaves)
+    if published is not None:
+        if published.size > count:
+            breaks.append(f"checkpoint {checkpoint}: it covers {published.size} entries, the log holds {count}: "
+                          "entries were removed from the end")
+        elif tree_root(leaves[:published.size]) != published.root:
+            breaks.append(f"checkpoint {checkpoint}: the log's first {published.size} entries are not those it "
+                          "signed: history was rewritten (even if the chain was resealed)")
     for line in breaks:
-        err.print(line)
+        err.print(line, markup=False)
     if breaks:
         err.print(f"audit log: {len(breaks)} break(s) in {count} entries")
         raise typer.Exit(1)
-    out.print(f"audit log: {count} entries, chain intact")
+    pinned = f", and begins with the {published.size} entries of {checkpoint}" if published is not None else ""
+    out.print(f"audit log: {count} entries, chain intact{pinned}", markup=False)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    key: Annotated[Path, typer.Option(help="The Ed25519 private key that signs (`appban feed keygen` makes one).",
+                                      show_default=False)],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write it here (default: standard output).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Sign the audit log's current size and Merkle root: publish the result where the operator cannot rewrite it
+    (another organisation, a ticket, a transparency log); `audit verify --checkpoint` then catches any rewrite."""
+    with _errors_exit():
+        private_key = load_private_key(_read_key_file(key), str(key))
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        leaves = AuditLog(session).leaves()
+    signed = sign_checkpoint(len(leaves), tree_root(leaves), private_key)
+    if output is None:
+        out.print(signed.text, markup=False, end="")
+        return
+    with _errors_exit():
+        try:
+            output.write_text(signed.text, encoding="utf-8")
+        except OSError as error:
+            raise InvalidInput.at(str(output), f"cannot write: {error.strerror}") from None
+    out.print(f"checkpoint of {signed.size} entries written to {output}", markup=False)
+
+
+@audit_app.command("prove")
+def audit_prove(
+    entry: Annotated[int | None, typer.Option(help="Prove this entry (its sequence number) is in the log.")] = None,
+    since: Annotated[int | None, typer.Option(
+        help="Prove the log extends its first SINCE entries (a checkpoint's size).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """An inclusion proof for one entry, or a consistency proof from an earlier size, as JSON (RFC 9162)."""
+    with _errors_exit():
+        if (entry is None) == (since is None):
+            raise InvalidInput.at("--entry/--since", "give exactly one of them")
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        leaves = AuditLog(session).leaves()
+    size = len(leaves)
+    with _errors_exit():
+        if entry is not None:
+            if not 1 <= entry <= size:
+                raise InvalidInput.at("--entry", f"there is no entry {entry}; the log holds entries 1 to {size}")
+            body: dict[str, object] = {
+                "tree_size": size, "root": tree_root(leaves).hex(), "entry": entry, "leaf": leaves[entry - 1].hex(),
+                "inclusion_proof": [h.hex() for h in inclusion_proof(entry - 1, leaves)]}
+        else:
+            assert since is not None
+            if not 1 <= since <= size:
+                raise InvalidInput.at("--since", f"{since} is not a size from 1 to the log's {size}")
+            body = {"old_size": since, "old_root": tree_root(leaves[:since]).hex(), "tree_size": size,
+                    "root": tree_root(leaves).hex(),
+                    "consistency_proof": [h.hex() for h in consistency_proof(since, leaves)]}
+    out.print(json.dumps(body, indent=2), markup=False)
+
+
+def _read_checkpoint(path: Path, key: str | None) -> Checkpoint:
+    if key is None:
+        raise InvalidInput.at("--key", "a checkpoint is checked against its signer's public key: give it")
+    key_path = Path(key)
+    public_key = load_public_key(_read_key_file(key_path) if key_path.is_file() else key.encode("utf-8"), "--key")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput.at(str(path), f"cannot read: {error}") from None
+    return read_checkpoint(text, public_key, str(path))
 
 
 @db_app.command("upgrade")
@@ -615,6 +770,59 @@ def _token_state(info: TokenInfo, now: dt.datetime) -> str:
 
 def _token_expiry(info: TokenInfo) -> str:
     return f"valid until {info.expires:%Y-%m-%d %H:%M} UTC" if info.expires else "no expiry"
+
+
+# --- users ------------------------------------------------------------------------------------------------
+
+user_app = typer.Typer(no_args_is_help=True, help="People who sign in to the dashboard: create, list.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def user_create(
+    org: Annotated[str, typer.Option("--org", help="The organisation whose subtree the user sees.")],
+    role: Annotated[Role, typer.Option(help="admin, analyst or auditor.")],
+    username: Annotated[str, typer.Option(help="What the user types to sign in.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line "
+                                                 "of standard input instead of asking for it twice.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Create a dashboard user (audited); the password is asked twice, hidden, or read from standard input."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            err.print("error: the two passwords differ; nothing was stored", markup=False)
+            raise typer.Exit(2)
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        info = UserRepository(session).create(username=username, organisation=org, role=role, password=password,
+                                              actor=_actor(), now=_now())
+    out.print(f"user {info.id} ({info.username}): {info.role} of {info.organisation}", markup=False)
+
+
+@user_app.command("list")
+def user_list(org: Annotated[str | None, typer.Option("--org", help="Only this organisation's users.")] = None,
+              database: DatabaseOption = None, fmt: FormatOption = "table") -> None:
+    """Dashboard users by username, disabled ones too (never their passwords)."""
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        users = UserRepository(session).list({org} if org else None)
+    if fmt == "json":
+        out.print_json(json.dumps([{
+            "id": u.id, "username": u.username, "organisation": u.organisation, "role": str(u.role),
+            "created_at": u.created_at.isoformat(), "created_by": u.created_by,
+            "disabled_at": u.disabled_at.isoformat() if u.disabled_at else None} for u in users]))
+        return
+    _require_table(fmt)
+    if not users:
+        out.print("no users yet: `appban user create --org ORG --role ROLE --username NAME`")
+        return
+    table = Table(box=None)
+    for column in ("id", "username", "organisation", "role", "state"):
+        table.add_column(column, no_wrap=column in ("id", "role", "state"), overflow="fold")
+    for u in users:
+        table.add_row(u.id, u.username, u.organisation, str(u.role), "active" if u.active else "disabled")
+    out.print(table)
 
 
 # --- assess -----------------------------------------------------------------------------------------------
@@ -823,6 +1031,110 @@ def _assessment_json(r: AssessmentRecord) -> dict[str, object]:
 # --- serve ------------------------------------------------------------------------------------------------
 
 
+# --- exports and feeds ------------------------------------------------------------------------------------
+
+feed_app = typer.Typer(no_args_is_help=True, help="Signed feeds of restrictions: create a signing key, pull a feed.")
+app.add_typer(feed_app, name="feed")
+
+
+@app.command("export")
+def export(
+    to: Annotated[str, typer.Option("--to", help="amapi, intune, apple or feed.", show_default=False)],
+    org: Annotated[str | None, typer.Option(
+        "--org", help="The organisation (default: every one; a feed needs its issuer).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the file here (default: standard output).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="The private key that signs a feed.")] = None,
+    today: Annotated[str | None, typer.Option(help="Restrictions in force on this date (YYYY-MM-DD).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Compile restrictions into what a device-management system applies, or sign a feed (docs/export.md)."""
+    with _errors_exit():
+        if to not in EXPORT_TARGETS:
+            raise InvalidInput.at("--to", f"no export target {to!r}", hint="use " + ", ".join(EXPORT_TARGETS))
+        now = _now() if today is None else dt.datetime.combine(_day(today), dt.time(), tzinfo=dt.UTC)
+        private_key = None
+        if key is not None:
+            private_key = load_private_key(_read_key_file(key), str(key))
+        elif to == "feed":
+            raise InvalidInput.at("--key", "a feed is signed: give the private key file",
+                                  hint="create one with `appban feed keygen -o KEYFILE`")
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        result = export_restrictions(session, to, org, now=now, private_key=private_key)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False)
+    if output is None:
+        sys.stdout.buffer.write(result.content)
+        sys.stdout.buffer.flush()
+        return
+    with _errors_exit():
+        try:
+            output.write_bytes(result.content)
+        except OSError as error:
+            raise InvalidInput.at(str(output), f"cannot write: {error.strerror}") from None
+    out.print(f"wrote {output} ({len(result.content)} bytes, {result.media_type})", markup=False)
+
+
+@feed_app.command("keygen")
+def feed_keygen(output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Where to write the private key (PEM, mode 0600); never overwritten.",
+        show_default=False)]) -> None:
+    """Create an Ed25519 key to sign feeds; prints the public key that subscribers verify with."""
+    pem, public = generate_feed_key()
+    with _errors_exit():
+        try:
+            descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise InvalidInput.at(str(output), "already exists; a signing key is never overwritten",
+                                  hint="choose another file name") from None
+        except OSError as error:
+            raise InvalidInput.at(str(output), f"cannot write: {error.strerror}") from None
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+    err.print(f"private key written to {output} (keep it secret); public key:", markup=False)
+    out.print(public, markup=False)
+
+
+@feed_app.command("pull")
+def feed_pull(
+    source: Annotated[str, typer.Argument(help="The feed: an https:// URL or a file.", show_default=False)],
+    key: Annotated[str, typer.Option(
+        "--key", help="The issuer's public key: a file, or the base64 line `feed keygen` printed.",
+        show_default=False)],
+    org: Annotated[str, typer.Option("--org", help="The child organisation subscribing.", show_default=False)],
+    database: DatabaseOption = None,
+) -> None:
+    """Verify a signed feed, then store its restrictions as `policy apply` does (all of them or none)."""
+    with _errors_exit():
+        key_path = Path(key)
+        key_text = _read_key_file(key_path) if key_path.is_file() else key.encode("utf-8")
+        public_key = load_public_key(key_text, "--key")
+        feed = verify_feed(read_feed_source(source), public_key, source)
+    with _errors_exit(), _database(database) as db, db.session() as session:
+        pulled = pull_feed(session, feed, org, source=source, actor=_actor(), now=_now())
+    out.print(f"feed of {pulled.issuer} verified (key {pulled.key_id})", markup=False)
+    table = Table("restriction", "version", "outcome", box=None)
+    for applied in pulled.applied:
+        table.add_row(applied.id, str(applied.version), str(applied.outcome))
+    if pulled.applied:
+        out.print(table)
+    out.print(f"findings: {pulled.outcome.changes} changed" + _states_text(pulled.outcome.states), markup=False)
+    for restriction_id in pulled.recommended:
+        out.print(f"recommended to {org}: adopt with `appban policy adopt {restriction_id} --org {org}`",
+                  markup=False)
+
+
+def _read_key_file(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > 64 * 1024:
+            raise InvalidInput.at(str(path), "too large for a key file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput.at(str(path), "no such file") from None
+    except OSError as error:
+        raise InvalidInput.at(str(path), f"cannot read: {error.strerror}") from None
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -853,6 +1165,66 @@ def serve(
     if gate_listen is not None:
         os.environ["APPBAN_GATE_LISTEN"] = gate_listen
     run_server(host=host, port=port, workers=workers)
+
+
+# --- demo -------------------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    database: Annotated[str, typer.Option(
+        "--database", "-d", help="Where to build it: a SQLite URL (sqlite:///PATH).")] = DEMO_URL,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the database even if `appban demo` did not make it.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic fleet: the same seed, the same fleet.")
+                    ] = DEFAULT_SEED,
+    size: Annotated[float, typer.Option(
+        help="Fleet size relative to the seed cases' (1.0: the Commission's 32,000 devices, about 40,000 in all).",
+        min=0.001, max=10)] = 1.0,
+    weeks: Annotated[int, typer.Option(help="Weeks of inventory history.", min=1, max=MAX_WEEKS)] = DEFAULT_WEEKS,
+    examples: Annotated[Path | None, typer.Option(
+        help="The seed cases (organisations/ and restrictions/; default: examples/ of this checkout).",
+        show_default=False)] = None,
+    serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve it once built.")] = True,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Build a demo database (the seed cases, a synthetic fleet with weeks of history, an assessment), then
+    serve it and print how to sign in. An existing database not made by the demo is left alone (--force)."""
+    with _errors_exit(), Progress(TextColumn("{task.description}"), BarColumn(),
+                                  TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), console=err,
+                                  transient=True) as progress:
+        task = progress.add_task("building the demo", total=None)
+
+        def advance(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        result = build_demo(database, examples=examples, seed=seed, size=size, weeks=weeks, force=force,
+                            progress=advance)
+    _print_demo(result, host, port, serve_it)
+    if serve_it:
+        serve(host=host, port=port, database=result.url, workers=1, gate_listen=None)
+
+
+def _print_demo(result: DemoResult, host: str, port: int, serving: bool) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+    out.print(f"demo database {result.url}: {result.devices} devices, {result.holders} holders, {result.reports} "
+              f"inventory reports over {result.days} days, {result.exemptions} exemptions; built in "
+              f"{result.seconds:.0f} s", markup=False)
+    out.print(f"the Commission's TikTok restriction cites assessment {result.assessment}: "
+              + (state_counts(result.states) or "no findings") if result.cited else
+              f"assessment {result.assessment} stored for eu-commission", markup=False)
+    out.print(f"API token for eu-commission (admin; {result.token_id}), shown once:", markup=False)
+    out.print(result.token, markup=False)
+    if result.login is not None:
+        username, password = result.login
+        out.print(f"dashboard: {url}/  sign in as {username} with the password {password}", markup=False)
+    else:
+        out.print(f"dashboard: {url}/  (no dashboard users yet: use the API token, "
+                  f"curl -H 'Authorization: Bearer TOKEN' {url}/api/v1/restrictions)", markup=False)
+    if not serving:
+        out.print(f"serve it with: appban serve --database {result.url} --host {host} --port {port}", markup=False)
 
 
 # --- shell plumbing ---------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The served application: the gate, the holders' remediation pages and the API behind one ASGI callable.
 
-`/gate/...` goes to the gate (appban.gate.asgi), `/remediate...` to the remediation pages, everything else to
-the API (appban.api); with APPBAN_GATE_LISTEN the gate also answers on a socket of its own
+`/gate/...` goes to the gate (appban.gate.asgi), `/remediate...` to the remediation pages, `/api/...`,
+`/healthz`, `/metrics`, `/openapi.json`, `/docs` and `/redoc` to the API (appban.api), everything else to the
+dashboard (appban.web); with APPBAN_GATE_LISTEN the gate also answers on a socket of its own
 (appban.gate.listener), on the same event loop and from the same table, at several times uvicorn's rate.
 Dispatch is two string prefix tests, so the gate pays nothing for the API's routing and middleware. The
 lifespan starts the table follower and the decision log writer before the first request and stops them after
@@ -51,6 +52,9 @@ SECRET_VARIABLE = "APPBAN_SECRET"  # noqa: S105 (the variable's name)
 PUBLIC_URL_VARIABLE = "APPBAN_PUBLIC_URL"
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 _TRUE = {"1", "true", "yes", "on"}
+# Paths of the API outside /api/ (the operations routes and the OpenAPI document); every other path but the
+# gate's and the remediation pages' goes to the dashboard.
+API_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/redoc"})
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -63,6 +67,13 @@ class ApiFactory(Protocol):
 
     def __call__(self, database: Database, *, clock: Callable[[], dt.datetime],
                  health: Callable[[], HealthReport], extra_metrics: Callable[[], str]) -> ASGIApp: ...
+
+
+class WebFactory(Protocol):
+    """How the dashboard is made: appban.web.create_web."""
+
+    def __call__(self, database: Database, *, clock: Callable[[], dt.datetime], secret: bytes,
+                 secure_cookies: bool) -> ASGIApp: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +175,8 @@ class AppbanServer:
                                           attestation_days=settings.attestation_days, clock=clock)
         factory = api_factory or _api_factory()
         self.api = factory(database, clock=clock, health=self.health, extra_metrics=self.metrics)
+        self.web = _web_factory()(database, clock=clock, secret=secret.encode(),
+                                  secure_cookies=settings.public_url.startswith("https://"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -173,8 +186,10 @@ class AppbanServer:
                 await self.gate(scope, receive, send)
             elif path.startswith("/remediate") and (len(path) == 10 or path[10] == "/"):
                 await self.remediation(scope, receive, send)
-            else:
+            elif path.startswith("/api/") or path in API_PATHS:
                 await self.api(scope, receive, send)
+            else:
+                await self.web(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
@@ -330,6 +345,12 @@ def _host_port(text: str) -> tuple[str, int] | None:
     host = found.group(1) or found.group(3)
     port = int(found.group(2) or found.group(4))
     return (host, port) if 0 < port < 65536 else None
+
+
+def _web_factory() -> WebFactory:
+    from appban.web import create_web
+
+    return create_web
 
 
 def _api_factory() -> ApiFactory:

@@ -51,3 +51,17 @@ def test_who_may_read_it(world: World) -> None:
     assert world.get("admin-a", "/api/v1/audit").status_code == 200
     for token in ("analyst-a", "source-a", "gate-a"):
         assert world.get(token, "/api/v1/audit").status_code == 403, token
+
+
+def test_dashboard_users_are_audited_within_their_organisations_subtree(world: World) -> None:
+    import datetime as dt
+
+    from appban.access import Role
+    from appban.store import UserRepository
+
+    with world.database.session() as session:
+        created = UserRepository(session).create(username="ana.digit", organisation="eu-commission-dg-digit",
+                                                 role=Role.AUDITOR, password="a long enough passphrase",
+                                                 actor="tests", now=dt.datetime.now(dt.UTC))
+    assert ("user:create", created.id) in {(e["event"], e["subject"]) for e in entries(world, "auditor-a")}
+    assert not any(e["event"] == "user:create" for e in entries(world, "admin-b"))

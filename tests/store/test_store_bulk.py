@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from pathlib import Path
 
 from appban.compliance import Change
 from appban.inventory import InstalledApp
@@ -98,3 +99,18 @@ def test_a_statement_with_among_is_compiled_once_and_takes_its_values_afresh(dat
                  for wanted in (["cached-1", "cached-3"], ["cached-2"], ["cached-0", "cached-4", "nobody"], [])]
     assert found == [["cached-1", "cached-3"], ["cached-2"], ["cached-0", "cached-4"], []]
     assert compiled[-3:] == ["cached", "cached", "cached"]  # one statement, compiled for the first call only
+
+
+def test_among_is_served_by_the_index_on_sqlite(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from appban.store.bulk import among
+    from appban.store.tables import DeviceRow
+
+    with Database.open(f"sqlite:///{tmp_path / 'plan.db'}") as database:
+        database.upgrade()
+        with database.session() as session:
+            statement = select(DeviceRow.id).where(among(DeviceRow.id, ["a", "b"]))
+            sql = str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(row[-1]) for row in session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "SEARCH" in plan and "SCAN" not in plan, plan  # a scan of the table was what `IN (...) = 1` made

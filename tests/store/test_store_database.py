@@ -36,6 +36,8 @@ TABLES_0002 = TABLES_0001 | {"holders", "devices", "inventories", "device_apps",
                              "finding_events", "exemptions", "attestations", "organisation_settings"}
 TABLES_0003 = TABLES_0002 | {"api_tokens", "gate_changes"}
 TABLES_0004 = TABLES_0003 | {"assessments"}
+TABLES_0005 = TABLES_0004 | {"users"}
+TABLES_0006 = TABLES_0005 | {"notices"}
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
@@ -125,10 +127,10 @@ def test_upgrade_is_idempotent_and_check_schema_follows_it(empty_database_url: s
             database.check_schema()
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0004"
+        assert database.revision() == "0006"
         database.check_schema()
         tables = set(inspect(database.engine).get_table_names())
-    assert tables == TABLES_0004
+    assert tables == TABLES_0006
 
 
 def _migrate(database: Database, revision: str, *, down: bool = False) -> None:
@@ -165,9 +167,9 @@ def test_upgrading_a_0001_database_with_data_to_the_newest_is_idempotent(empty_d
                       AuditLog(session).entries())
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0004"
+        assert database.revision() == "0006"
         database.check_schema()
-        assert set(inspect(database.engine).get_table_names()) == TABLES_0004
+        assert set(inspect(database.engine).get_table_names()) == TABLES_0006
         assert _schema_differences(database) == []
         with database.session() as session:
             assert (OrganisationRepository(session).all(), RestrictionRepository(session).all_latest(),
@@ -194,7 +196,7 @@ def test_the_newest_downgrades_to_0001_and_back(database: Database) -> None:
 def test_a_database_from_a_newer_appban_is_refused(database: Database) -> None:
     with database.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0004"):
+    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0006"):
         database.check_schema()
     with pytest.raises(StorageUnavailable, match="cannot upgrade the database"):
         database.upgrade()

@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,14 @@ from appban.errors import NotFound
 from appban.model import Exemption, Organisation, Restriction
 from appban.policy import OrganisationTree
 from appban.service import PolicyContext
-from appban.store import AssessmentRepository, DeviceRepository, ExemptionRepository, TokenRepository
+from appban.store import (
+    AssessmentRepository,
+    AuditLog,
+    DeviceRepository,
+    ExemptionRepository,
+    TokenRepository,
+    UserRepository,
+)
 
 __all__ = ["Work", "scoped"]
 
@@ -161,8 +169,8 @@ class Work:
         """Which audit entries concern the subtree, as event -> subject ids (None: every entry).
 
         Organisations of the subtree; restrictions issued in it (created, changed, revoked, adopted or
-        declined); exemptions the caller sees; tokens and assessments of the subtree. Adoptions by the subtree of
-        restrictions issued above it, and attestations about its devices, are added by the audit route.
+        declined); exemptions the caller sees; tokens, assessments and dashboard users of the subtree. Adoptions
+        by the subtree of restrictions issued above it, and attestations about its devices: `audit_filters`.
         """
         if self.everything:
             return None
@@ -171,14 +179,32 @@ class Work:
             record.exemption for record in ExemptionRepository(self.session).records()))
         tokens = frozenset(t.id for t in TokenRepository(self.session).list(set(self.organisations)))
         assessments = AssessmentRepository(self.session).ids_of(self.organisations)
+        users = frozenset(user.id for user in UserRepository(self.session).list(set(self.organisations)))
         subjects: dict[str, frozenset[str]] = {}
         for event in AuditEvent:
             kind = event.value.split(":", 1)[0]
             ids = {"organisation": self.organisations, "restriction": restrictions, "exemption": exemptions,
-                   "token": tokens, "assessment": assessments}.get(kind)
+                   "token": tokens, "assessment": assessments, "user": users}.get(kind)
             if ids:
                 subjects[event.value] = ids
         return subjects
+
+    def audit_filters(self, log: AuditLog) -> dict[str, Any]:
+        """The filters of `AuditLog.page` that keep the entries about the subtree (the API's audit route and the
+        dashboard's audit page both read the log through this): `audit_subjects`, plus the subtree's adoptions
+        and declines of restrictions issued above it, plus entries about its devices."""
+        subjects = self.audit_subjects()
+        if subjects is None:
+            return {}
+        above = sorted(r for r, rule in self.context.rules.items()
+                       if self.sees_restriction(rule.restriction) and not self.manages(rule.restriction))
+        seqs: set[int] = set()
+        if above:
+            decisions = (AuditEvent.RESTRICTION_ADOPT.value, AuditEvent.RESTRICTION_DECLINE.value)
+            for entry in log.page(subjects=dict.fromkeys(decisions, above), limit=None):
+                if entry.details.get("organisation") in self.organisations:
+                    seqs.add(entry.seq)
+        return {"subjects": subjects, "device_organisations": self.organisations, "seqs": seqs}
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from appban.service.evaluation import (
     exempted_or_attested,
     refresh_due,
 )
+from appban.service.exports import FeedPull, export_restrictions, pull_feed, read_feed_source
 from appban.service.holders import HolderSummary, assign_holders
 from appban.service.importing import ImportSummary, import_stream
 from appban.service.reporting import (
@@ -27,12 +28,15 @@ from appban.service.reporting import (
     compliance_report,
     impact,
 )
+from appban.service.scheduler import OWNERS_VARIABLE, Round, Scheduler, apply_transitions, parse_owners
 
 __all__ = [
     "DEFAULT_STALENESS_DAYS",
+    "OWNERS_VARIABLE",
     "AffectedDevice",
     "Comparison",
     "ContextCache",
+    "FeedPull",
     "HolderSummary",
     "Impact",
     "ImportSummary",
@@ -40,8 +44,11 @@ __all__ = [
     "PolicyContext",
     "Report",
     "RestrictionSummary",
+    "Round",
+    "Scheduler",
     "StoredAssessment",
     "apply_reports",
+    "apply_transitions",
     "assess_and_store",
     "assign_holders",
     "compare_with_previous",
@@ -49,9 +56,13 @@ __all__ = [
     "evaluate_pairs",
     "evaluate_rules",
     "exempted_or_attested",
+    "export_restrictions",
     "impact",
     "import_stream",
     "load_context",
+    "parse_owners",
+    "pull_feed",
+    "read_feed_source",
     "refresh_due",
     "store_assessment",
 ]

@@ -16,11 +16,13 @@ from appban.store.findings import FindingEvent, FindingRepository, StoredFinding
 from appban.store.gate_feed import GateFeed
 from appban.store.holders import HolderRepository
 from appban.store.inventories import InventoryRepository, ReceivedReport
+from appban.store.notices import NoticeRecord, NoticeRepository
 from appban.store.organisations import ApplyCounts, OrganisationRepository
 from appban.store.restrictions import AppliedVersion, ApplyOutcome, RestrictionRepository, StoredRestriction
 from appban.store.settings import MAX_STALENESS_DAYS, SettingsRepository
 from appban.store.stamps import policy_stamp
 from appban.store.tokens import TokenRepository
+from appban.store.users import UserInfo, UserRepository, hash_password, verify_password
 
 __all__ = [
     "DEFAULT_URL",
@@ -44,6 +46,8 @@ __all__ = [
     "GateFeed",
     "HolderRepository",
     "InventoryRepository",
+    "NoticeRecord",
+    "NoticeRepository",
     "OrganisationRepository",
     "ReceivedReport",
     "RestrictionRepository",
@@ -52,7 +56,11 @@ __all__ = [
     "StoredRestriction",
     "TokenRepository",
     "UpsertCounts",
+    "UserInfo",
+    "UserRepository",
     "database_url",
+    "hash_password",
     "policy_stamp",
     "read_report",
+    "verify_password",
 ]

@@ -116,8 +116,20 @@ class AuditLog:
                 unreadable.append(f"audit entry {row.seq} ({row.event} {row.subject}): cannot be read ({error})")
         return unreadable + verify_chain(readable)
 
+    def leaves(self) -> list[bytes]:
+        """The leaves of the log's Merkle tree (appban.merkle): each entry's stored hash, in log order. `verify`
+        ties each hash to its entry's content; a signed checkpoint of the tree ties the hashes to the past."""
+        return [_leaf(digest) for digest in self._session.scalars(select(AuditLogRow.hash).order_by(AuditLogRow.seq))]
+
     def _rows(self) -> list[AuditLogRow]:
         return list(self._session.scalars(select(AuditLogRow).order_by(AuditLogRow.seq)))
+
+
+def _leaf(digest: str) -> bytes:
+    try:
+        return bytes.fromhex(digest)
+    except ValueError:  # a tampered row: it still takes its place in the tree, and changes the root
+        return digest.encode("utf-8", "replace")
 
 
 def _readable(row: AuditLogRow) -> AuditEntry:

@@ -115,6 +115,8 @@ class _Among(ColumnElement[bool]):
 
     __visit_name__ = "appban_among"
     inherit_cache = True
+    _is_implicitly_boolean = True  # a WHERE clause as it is: without it SQLite gets `IN (...) = 1`, which no index
+    #                                can serve (every look-up became a scan of the table)
     _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy reads it from the class)
         ("column", InternalTraversal.dp_clauseelement),
         ("array", InternalTraversal.dp_clauseelement),

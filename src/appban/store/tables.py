@@ -48,11 +48,13 @@ __all__ = [
     "HolderRow",
     "InventoryReportRow",
     "InventoryRow",
+    "NoticeRow",
     "OrganisationRow",
     "OrganisationSettingsRow",
     "RestrictionRow",
     "RestrictionVersionRow",
     "UTCDateTime",
+    "UserRow",
 ]
 
 ID_LENGTH = 63  # appban.policy.organisations.ID_PATTERN: at most 63 characters
@@ -404,3 +406,55 @@ class AssessmentRow(Base):
     report: Mapped[str] = mapped_column(Text)  # appban.risk.to_json: sorted keys, the same build gives the same text
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(Text)
+
+
+# --- dashboard users (revision 0005) ------------------------------------------------------------------------
+
+
+class UserRow(Base):
+    """A person who signs in to the dashboard: one organisation, one role (admin, analyst or auditor). Only the
+    scrypt hash of the password is kept (appban.store.users), with its salt and parameters."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    username: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    organisation_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("organisations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(Text)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- notices to holders and owners (revision 0006) ------------------------------------------------------------
+
+
+class NoticeRow(Base):
+    """One item told to one recipient (appban.notify), keyed by its dedup key: the unique key is what makes sure
+    nothing is told twice. A message covering several items (a digest) is stored on the row of its first item,
+    which is delivered; the others point at it (`message_id`) with status `covered`. Status: `queued`, `sent`,
+    `dead` (a dead letter: delivery gave up, `last_error` says why) or `covered`."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
+                      Index("ix_notices_kind_device_id_restriction_id", "kind", "device_id", "restriction_id"))
+
+    id: Mapped[int] = mapped_column(HISTORY_ID, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(Text, unique=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # the row that carries the message, for covered items
+    recipient: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
+    kind: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    language: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    restriction_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    device_id: Mapped[str | None] = mapped_column(String(DEVICE_ID_LENGTH))
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(WORD_LENGTH))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

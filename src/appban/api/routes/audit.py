@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from appban.api.auth import AuditReader
 from appban.api.pagination import Page, PageParams, query_of
-from appban.api.scope import Work, scoped
+from appban.api.scope import scoped
 from appban.audit import AuditEntry, AuditEvent
 from appban.errors import InvalidInput
 from appban.store import AuditLog
@@ -56,22 +56,6 @@ def _events(event: str | None) -> frozenset[str] | None:
     return chosen
 
 
-def _scope(work: Work, log: AuditLog) -> dict[str, Any]:
-    """The filters of `AuditLog.page` that keep the caller's entries."""
-    subjects = work.audit_subjects()
-    if subjects is None:
-        return {}
-    above = sorted(r for r, rule in work.context.rules.items()
-                   if work.sees_restriction(rule.restriction) and not work.manages(rule.restriction))
-    seqs: set[int] = set()
-    if above:
-        decisions = (AuditEvent.RESTRICTION_ADOPT.value, AuditEvent.RESTRICTION_DECLINE.value)
-        for entry in log.page(subjects=dict.fromkeys(decisions, above), limit=None):
-            if entry.details.get("organisation") in work.organisations:
-                seqs.add(entry.seq)
-    return {"subjects": subjects, "device_organisations": work.organisations, "seqs": seqs}
-
-
 @router.get("", response_model=Page[AuditEntryOut], summary="Audit entries about the caller's subtree, newest first")
 def list_audit(
     caller: AuditReader,
@@ -87,7 +71,7 @@ def list_audit(
     events = _events(event)
     with scoped(caller) as work:
         log = AuditLog(work.session)
-        scope = _scope(work, log)
+        scope = work.audit_filters(log)
         entries = log.page(**scope, events=events, before=last if newest_first and last else None,
                            after=last if not newest_first and last else None, newest_first=newest_first,
                            limit=page.limit + 1)
