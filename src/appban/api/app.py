@@ -23,6 +23,7 @@ from appban.api.limits import BodyLimit, Limits
 from appban.api.logs import install_json_logging
 from appban.api.metrics import FleetMetrics, RequestMetrics
 from appban.api.observe import Observe
+from appban.api.ratelimit import RateLimiter
 from appban.api.routes import operations, v1
 from appban.api.token_cache import TokenCache
 from appban.service import ContextCache
@@ -57,7 +58,7 @@ def create_api(database: Database, *, clock: Callable[[], dt.datetime] = _utc_no
     requests = RequestMetrics()
     backend = Backend(database=database, clock=clock, contexts=ContextCache(), tokens=TokenCache(database, clock),
                       limits=limits, requests=requests, fleet=FleetMetrics(database, clock), health=health,
-                      extra_metrics=extra_metrics)
+                      extra_metrics=extra_metrics, rate=RateLimiter(limits.rate, limits.burst))
     app = FastAPI(title="appban", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.appban = backend

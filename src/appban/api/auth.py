@@ -8,6 +8,7 @@ objects exist. Which objects a caller may see is the job of `appban.api.scope`; 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -54,6 +55,12 @@ def authenticate(request: Request,
                        hint="ask an administrator for a new token (`appban token create`)",
                        headers={"WWW-Authenticate": _CHALLENGE + ', error="invalid_token"'})
     request.state.token_id = info.id  # for the request log line
+    wait = backend.rate.take(info.id)
+    if wait is not None:
+        raise ApiError(429, f"too many requests for this token: at most {backend.rate.rate:g} a second "
+                       f"(bursts of {backend.rate.burst})", hint=f"wait {math.ceil(wait)} s (`Retry-After`), "
+                       "then send fewer requests; ask for a token of its own for each source or script",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
     return Caller(info, backend)
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appban.api.health import HealthReport
 from appban.api.limits import Limits
 from appban.api.metrics import FleetMetrics, RequestMetrics
+from appban.api.ratelimit import RateLimiter
 from appban.api.token_cache import TokenCache
 from appban.service import ContextCache
 from appban.store import Database
@@ -31,3 +32,4 @@ class Backend:
     fleet: FleetMetrics
     health: Callable[[], HealthReport] | None = None  # the gate's own health, when a server mounts the API
     extra_metrics: Callable[[], str] | None = None  # the gate's metrics lines, likewise
+    rate: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))  # per token; off unless given

@@ -41,7 +41,7 @@ MAX_MESSAGE = 500
 _OPTIONAL = ("current_etag", "changes", "diff")
 _CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-          422: "invalid_input", 428: "precondition_required", 503: "unavailable"}
+          422: "invalid_input", 428: "precondition_required", 429: "too_many_requests", 503: "unavailable"}
 
 
 class ProblemOut(BaseModel):
@@ -214,6 +214,7 @@ _DESCRIPTIONS = {
     415: "The body's media type is not accepted here.",
     422: "The request is not valid; every problem is listed with where it is.",
     428: "`If-Match` is required: read the object and send its `ETag`.",
+    429: "Too many requests for this token; wait as `Retry-After` says.",
     503: "The database cannot be reached.",
 }
 

@@ -20,10 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from appban.api.errors import error_body
 from appban.errors import InvalidInput
 
-__all__ = ["BODY_VARIABLE", "SPOOL_BYTES", "UPLOAD_PREFIX", "UPLOAD_VARIABLE", "BodyLimit", "Limits", "PayloadTooLarge",
-           "spooled"]
+__all__ = [
+    "BODY_VARIABLE", "BURST_VARIABLE", "RATE_VARIABLE", "SPOOL_BYTES", "UPLOAD_PREFIX", "UPLOAD_VARIABLE",
+    "BodyLimit", "Limits", "PayloadTooLarge", "spooled",
+]
 
 UPLOAD_VARIABLE = "APPBAN_MAX_UPLOAD_BYTES"
+RATE_VARIABLE = "APPBAN_RATE_LIMIT"
+BURST_VARIABLE = "APPBAN_RATE_BURST"
 BODY_VARIABLE = "APPBAN_MAX_BODY_BYTES"
 UPLOAD_PREFIX = ("/api/v1/inventory/", "/api/v1/assessments")  # bodies that are files: the upload limit
 _MIB = 1024 * 1024
@@ -32,10 +36,13 @@ SPOOL_BYTES = 8 * _MIB  # an uploaded file is kept in memory below this, on disk
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Body size limits in bytes: `upload` for inventory pushes, `body` for every other request."""
+    """Body size limits in bytes: `upload` for inventory pushes and builds, `body` for every other request; and
+    requests a second per token (`rate`, with bursts of `burst`; 0 turns it off)."""
 
     body: int = 2 * _MIB
     upload: int = 256 * _MIB
+    rate: float = 50.0
+    burst: int = 200
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -52,7 +59,21 @@ class Limits:
                 values[field] = int(text)
             else:
                 raise InvalidInput.at(name, f"{text!r} is not a number of bytes", hint="e.g. 268435456 for 256 MiB")
-        return cls(**values)
+        rate, burst = defaults.rate, defaults.burst
+        rate_text, burst_text = env.get(RATE_VARIABLE, "").strip(), env.get(BURST_VARIABLE, "").strip()
+        if rate_text:
+            try:
+                rate = float(rate_text)
+            except ValueError:
+                rate = -1.0
+            if not 0 <= rate <= 1_000_000:
+                raise InvalidInput.at(RATE_VARIABLE, f"{rate_text!r} is not a number of requests a second",
+                                      hint="e.g. 50; 0 turns the limit off")
+        if burst_text:
+            if not (burst_text.isdigit() and 0 < int(burst_text) <= 1_000_000):
+                raise InvalidInput.at(BURST_VARIABLE, f"{burst_text!r} is not a positive number of requests")
+            burst = int(burst_text)
+        return cls(**values, rate=rate, burst=burst)
 
     def for_path(self, path: str) -> int:
         return self.upload if path.startswith(UPLOAD_PREFIX) else self.body

@@ -21,7 +21,7 @@ from appban.api.routes import (
 
 __all__ = ["operations", "v1"]
 
-v1 = APIRouter(prefix="/api/v1", responses=responses(401, 403, 413, 422, 503))
+v1 = APIRouter(prefix="/api/v1", responses=responses(401, 403, 413, 422, 429, 503))
 for module in (organisations, devices, restrictions, adoptions, exemptions, findings, reports, inventory, tokens,
                audit, assessments):
     v1.include_router(module.router)
