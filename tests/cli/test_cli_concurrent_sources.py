@@ -29,11 +29,10 @@ def report_file(path: Path, observed: str, app: str) -> Path:
     return path
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # processes sharing a server
 @pytest.mark.parametrize("newest_first", [True, False])
 def test_two_sources_at_once_newest_wins_and_nothing_is_lost(database_url: str, tmp_path: Path,
                                                             newest_first: bool) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("two processes writing at once: PostgreSQL")
     Appban(database_url)("org", "apply", ORGS)
     newer = report_file(tmp_path / "mdm-a.csv", "2026-11-20T10:00:00Z", "com.zhiliaoapp.musically")
     older = report_file(tmp_path / "mdm-b.csv", "2026-11-20T09:00:00Z", "org.thoughtcrime.securesms")

@@ -52,9 +52,8 @@ def writing(url: str) -> bool:
             "AND state = 'active' AND (query ILIKE '%device_apps%' OR query ILIKE '%COPY%')")))
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # processes sharing a server
 def test_an_import_killed_halfway_leaves_nothing_and_runs_again(database_url: str, tmp_path: Path) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the import runs in a process of its own against the server")
     appban = Appban(database_url)
     appban("policy", "apply", ORGS, Path(__file__).resolve().parents[2] / "examples" / "restrictions"
            / "eu-commission-tiktok-2023.yaml")

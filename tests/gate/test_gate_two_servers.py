@@ -23,10 +23,9 @@ from .test_gate_nginx import appban_command, free_port
 pytestmark = pytest.mark.postgres
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # processes sharing a server
 def test_a_change_through_one_server_is_decided_by_the_other_within_a_second(
         database_url: str, tmp_path: Path) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several processes on one database: PostgreSQL")
     database = Database.open(database_url)
     gate_tokens = seed_fleet(database)
     with database.session() as session:

@@ -25,8 +25,10 @@ from appban.service.reporting import (
     Impact,
     Report,
     RestrictionSummary,
+    compliance_counts,
     compliance_report,
     impact,
+    restriction_counts,
 )
 from appban.service.scheduler import OWNERS_VARIABLE, Round, Scheduler, apply_transitions, parse_owners
 
@@ -52,6 +54,7 @@ __all__ = [
     "assess_and_store",
     "assign_holders",
     "compare_with_previous",
+    "compliance_counts",
     "compliance_report",
     "evaluate_pairs",
     "evaluate_rules",
@@ -64,5 +67,6 @@ __all__ = [
     "pull_feed",
     "read_feed_source",
     "refresh_due",
+    "restriction_counts",
     "store_assessment",
 ]

@@ -82,6 +82,7 @@ def working_set(session: Session, context: PolicyContext, device_ids: Iterable[s
 def apply_reports(session: Session, context: PolicyContext, reports: Sequence[DeviceReport], *,
                   source_format: str, source_file: str, now: dt.datetime) -> Outcome:
     """Fold reports into their devices' inventories and re-evaluate those devices only."""
+    InventoryRepository(session).serialise_writes()  # before reading them: newest report wins, none fails
     outcome = Outcome()
     engine = working_set(session, context, {r.device_id for r in reports}, now)
     before = dict(engine.inventories)

@@ -21,7 +21,7 @@ from appban.inventory import DeviceReport, InventoryFormat, MatchedBy, ReportDef
 from appban.model import Device, Funding, Ownership
 from appban.service.context import PolicyContext
 from appban.service.evaluation import Outcome, apply_reports
-from appban.store import DeviceRepository
+from appban.store import DeviceRepository, InventoryRepository
 
 __all__ = ["CHUNK", "ImportSummary", "import_stream"]
 
@@ -44,6 +44,7 @@ def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat
                   ) -> ImportSummary:
     """Import one file inside the caller's transaction; raises InvalidInput naming the record at fault."""
     summary = ImportSummary(source=source, format=fmt.name)
+    InventoryRepository(session).serialise_writes()
     for chunk in _chunks(fmt.read(stream, source, context.catalog, defaults)):
         devices = _devices(session, context, chunk, defaults)
         counts = DeviceRepository(session).upsert(

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,9 +20,15 @@ from appban.compliance import Rule, Verdict, compile_rule, start_of
 from appban.model import Device, FindingState, Lifecycle, Restriction
 from appban.service.context import PolicyContext
 from appban.service.evaluation import exempted_or_attested, working_set
-from appban.store import AdoptionRepository, DeviceRepository, FindingRepository, InventoryRepository
+from appban.store import (
+    AdoptionRepository,
+    DeviceRepository,
+    FindingRepository,
+    InventoryRepository,
+)
 
-__all__ = ["AffectedDevice", "Impact", "Report", "RestrictionSummary", "compliance_report", "impact"]
+__all__ = ["AffectedDevice", "ComplianceCounts", "Impact", "Report", "RestrictionSummary", "compliance_counts",
+           "compliance_report", "impact", "restriction_counts"]
 
 BREAKING = (FindingState.ADVISED, FindingState.GRACE, FindingState.NON_COMPLIANT)
 
@@ -66,6 +73,109 @@ class Report:
     stale_devices: int
     devices: int
     trend: list[tuple[dt.date, int, int]]  # day, non_compliant, grace (at the end of the day)
+
+
+@dataclass(slots=True)
+class ComplianceCounts:
+    """The figures of `compliance_report` a dashboard shows, counted in the database (see `compliance_counts`)."""
+
+    organisation: str | None
+    at: dt.datetime
+    restrictions: list[RestrictionSummary]
+    stale_devices: int
+    devices: int
+    trend: list[tuple[dt.date, int, int]]
+
+
+def compliance_counts(session: Session, context: PolicyContext, organisation: str | None, now: dt.datetime,
+                      *, days: int = 30) -> ComplianceCounts:
+    """The same per-restriction, per-organisation state counts, stale devices, device count and trend as
+    `compliance_report`, without reading a device into Python.
+
+    Scope looks only at a device's organisation, platform, ownership, funding and enrolment, so devices and
+    stored findings are counted in SQL per such profile (a few hundred groups for any fleet) and each rule's
+    scope is applied to the groups: in scope minus the stored findings in scope is the compliant count.
+    """
+    subtree = context.tree.subtree(organisation) if organisation else set(context.tree.organisations)
+    organisations = None if organisation is None else subtree
+    grouped = DeviceRepository(session).profile_counts(organisations, now=now, staleness_for=context.staleness)
+    profiles: Counter[Any] = Counter()
+    stale = 0
+    for (profile, is_stale), count in grouped.items():
+        if profile[0] in subtree:
+            profiles[profile] += count
+            stale += count if is_stale else 0
+    summaries = _summaries(session, context, organisations, profiles, now)
+    return ComplianceCounts(organisation=organisation, at=now, restrictions=summaries, stale_devices=stale,
+                            devices=sum(profiles.values()), trend=_trend_counted(session, organisations, now, days))
+
+
+def restriction_counts(session: Session, context: PolicyContext, organisation: str | None, now: dt.datetime,
+                       ) -> list[RestrictionSummary]:
+    """Only the per-restriction, per-organisation counts of `compliance_counts` (no staleness, no trend)."""
+    subtree = context.tree.subtree(organisation) if organisation else set(context.tree.organisations)
+    organisations = None if organisation is None else subtree
+    profiles: Counter[Any] = Counter()
+    for (profile, _), count in DeviceRepository(session).profile_counts(organisations).items():
+        if profile[0] in subtree:
+            profiles[profile] += count
+    return _summaries(session, context, organisations, profiles, now)
+
+
+def _summaries(session: Session, context: PolicyContext, organisations: set[str] | None,
+               profiles: Mapping[Any, int], now: dt.datetime) -> list[RestrictionSummary]:
+    stored = FindingRepository(session).counts_by_profile(organisations)
+    rules = sorted(context.rules.values(), key=lambda r: r.id)
+    return [_summarise_counts(rule, profiles, stored, now) for rule in rules]
+
+
+def _trend_counted(session: Session, organisations: set[str] | None, now: dt.datetime, days: int,
+                   ) -> list[tuple[dt.date, int, int]]:
+    """`_trend` from the counts at the end of the first day and the changes after it, walked in the database."""
+    start = (now - dt.timedelta(days=days)).date()
+    cutoff = dt.datetime.combine(start + dt.timedelta(days=1), dt.time(), dt.UTC)
+    kept = (FindingState.NON_COMPLIANT, FindingState.GRACE)
+    later = (now.date() - start).days  # the days after the first one
+    before, changes = FindingRepository(session).trend_changes(organisations, kept, cutoff, later)
+    current: Counter[str] = Counter({str(state): count for state, count in before.items()})
+    series = [(start, current[str(FindingState.NON_COMPLIANT)], current[str(FindingState.GRACE)])]
+    by_day: dict[int, list[tuple[str | None, str, int]]] = defaultdict(list)
+    for (index, state_from, state_to), count in changes.items():
+        by_day[index].append((state_from, state_to, count))
+    for index in range(later):
+        for state_from, state_to, count in by_day.get(index, []):
+            if state_from is not None:
+                current[state_from] -= count
+            current[state_to] += count
+        series.append((start + dt.timedelta(days=index + 1), current[str(FindingState.NON_COMPLIANT)],
+                       current[str(FindingState.GRACE)]))
+    return series
+
+
+def _summarise_counts(rule: Rule, profiles: Mapping[Any, int], stored: Mapping[tuple[str, FindingState, Any], int],
+                      now: dt.datetime) -> RestrictionSummary:
+    summary = RestrictionSummary(restriction=rule.id)
+    if not rule.in_force(now):
+        return summary
+
+    def covers(profile: Any) -> bool:
+        organisation, platform, ownership, funding, enrolled = profile
+        probe = Device(id="", organisation=organisation, platform=platform, ownership=ownership, funding=funding,
+                       enrolled=enrolled)
+        return organisation in rule.binding and rule.restriction.scope.devices.matches(probe)
+
+    covered = {profile for profile in profiles if covers(profile)}
+    for profile in covered:
+        summary.by_organisation[profile[0]][str(FindingState.COMPLIANT)] += profiles[profile]
+    for (rule_id, state, profile), count in stored.items():
+        if rule_id == rule.id and profile in covered:
+            counts = summary.by_organisation[profile[0]]
+            counts[str(state)] += count
+            counts[str(FindingState.COMPLIANT)] -= count
+    for counts in summary.by_organisation.values():
+        if not counts[str(FindingState.COMPLIANT)]:
+            del counts[str(FindingState.COMPLIANT)]
+    return summary
 
 
 def impact(session: Session, context: PolicyContext, restriction: Restriction, now: dt.datetime) -> Impact:

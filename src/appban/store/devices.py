@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, Row, Select, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,12 +37,16 @@ from appban.store.tables import (
     UTCDateTime,
 )
 
-__all__ = ["DeviceRepository", "UpsertCounts"]
+__all__ = ["DeviceRepository", "Profile", "UpsertCounts"]
 
 _Row: TypeAlias = "Row[*tuple[Any, ...]]"  # a result row of any columns
 
 _COLUMNS = (DeviceRow.id, DeviceRow.organisation_id, DeviceRow.platform, DeviceRow.ownership, DeviceRow.funding,
             DeviceRow.enrolled, DeviceRow.holder_email, InventoryRow.observed_at)
+
+
+# (organisation, platform, ownership, funding, enrolled): everything a restriction's scope can look at.
+Profile: TypeAlias = tuple[str, Platform, Ownership, Funding, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +138,55 @@ class DeviceRepository:
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(DeviceRow)) or 0
 
+    def profile_counts(self, organisations: Collection[str] | None = None, *, now: dt.datetime | None = None,
+                       staleness_for: Callable[[str], dt.timedelta] | None = None) -> dict[tuple[Profile, bool], int]:
+        """How many devices per (profile, stale), in one scan in the database: a profile is the device's
+        (organisation, platform, ownership, funding, enrolled), everything a restriction's scope looks at, so a
+        few hundred groups however large the fleet, to which any scope can be applied in Python.
+
+        Stale (given `now` and `staleness_for(organisation)`) means no inventory, or one older than the limit of
+        the device's organisation; without them every group is `False`.
+        """
+        members = sorted(set(organisations)) if organisations is not None else []
+        profile = (DeviceRow.organisation_id, DeviceRow.platform, DeviceRow.ownership, DeviceRow.funding,
+                   DeviceRow.enrolled)
+        query = select(*profile, func.count()).select_from(DeviceRow).group_by(*profile)
+        if now is not None and staleness_for is not None:  # without them no inventory is read
+            if organisations is None:
+                members = list(self._session.scalars(select(DeviceRow.organisation_id).distinct()))
+            by_limit: dict[dt.timedelta, list[str]] = defaultdict(list)
+            for organisation in members:
+                by_limit[staleness_for(organisation)].append(organisation)
+            old = [(InventoryRow.observed_at < now - limit, group) for limit, group in sorted(by_limit.items())]
+            late = old[0][0] if len(old) == 1 else or_(
+                *(DeviceRow.organisation_id.in_(group) & too_old for too_old, group in old))
+            flag = case((or_(InventoryRow.device_id.is_(None), late), 1), else_=0)
+            query = (select(*profile, flag, func.count()).select_from(DeviceRow)
+                     .outerjoin(InventoryRow, InventoryRow.device_id == DeviceRow.id).group_by(*profile, flag))
+        queries = [query] if organisations is None else [
+            query.where(DeviceRow.organisation_id.in_(chunk)) for chunk in chunked(members)]
+        out: dict[tuple[Profile, bool], int] = {}
+        for each in queries:
+            for row in self._session.execute(each):
+                organisation, platform, ownership, funding, enrolled = row[:5]
+                key = ((organisation, Platform(platform), Ownership(ownership), Funding(funding), bool(enrolled)),
+                       bool(row[5]) if len(row) == 7 else False)
+                out[key] = out.get(key, 0) + row[-1]
+        return out
+
     def page(self, *, organisations: Collection[str] | None = None, platform: str | None = None,
              ownership: str | None = None, holder: str | None = None, state: str | None = None,
              order: str = "id", descending: bool = False, offset: int = 0, limit: int = 50,
-             ) -> tuple[list[Device], int]:
+             after: str | None = None) -> tuple[list[Device], int]:
         """One page of the devices that match, and how many match in all: what a list in the API shows.
 
         `organisations` None means all; `state` keeps the devices with a finding (not shadow) in that state, and
         `compliant` those with none; `order` is `id`, `organisation`, `platform` or `last_inventory` (devices
         never inventoried last), ties broken by id. Filtering and counting happen in the database: a fleet is
         too large to page through in Python.
+
+        `after` (a device id; only with `order` `id`) is a keyset cursor: the page starts after that id
+        (before it when descending) and `offset` is ignored, so a later page costs what the first does.
         """
         conditions: list[ColumnElement[bool]] = []
         if organisations is not None:
@@ -164,7 +207,14 @@ class DeviceRepository:
         by = columns[order]
         key = (by.desc() if descending else by.asc()).nulls_last()
         tiebreak = DeviceRow.id.desc() if descending else DeviceRow.id.asc()
-        query = _select_devices().where(*conditions).order_by(key, tiebreak).offset(offset).limit(limit)
+        query = _select_devices().where(*conditions)
+        if after is not None:
+            if order != "id":
+                raise ValueError("a keyset cursor (`after`) pages devices ordered by id only")
+            query = query.where(DeviceRow.id < after if descending else DeviceRow.id > after).order_by(tiebreak)
+        else:
+            query = query.order_by(key, tiebreak).offset(offset)
+        query = query.limit(limit)
         return [_device(row) for row in self._session.execute(query)], total
 
     def ids_holding(self, apps: Iterable[App]) -> set[str]:

@@ -18,14 +18,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, Row, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from appban.compliance.engine import Change, Key
 from appban.compliance.evaluate import Verdict
-from appban.model import App, Finding, FindingState, Platform
+from appban.model import App, Finding, FindingState, Funding, Ownership, Platform
 from appban.store.bulk import BATCH, among, chunked, insert_rows
-from appban.store.tables import DeviceRow, FindingEventRow, FindingRow, GateChangeRow
+from appban.store.devices import Profile
+from appban.store.tables import DeviceRow, FindingEventRow, FindingRow, GateChangeRow, UTCDateTime
 
 __all__ = ["FindingEvent", "FindingRepository", "StoredFinding"]
 
@@ -160,6 +161,66 @@ class FindingRepository:
             for rule, state, count in self._session.execute(each):
                 totals[(rule, FindingState(state))] += count
         return dict(totals)
+
+    def counts_by_profile(self, organisations: Collection[str] | None = None,
+                          ) -> dict[tuple[str, FindingState, Profile], int]:
+        """How many stored findings (shadow or not) per (restriction, state, device profile), the profile being
+        the device's (organisation, platform, ownership, funding, enrolled) as `DeviceRepository.profile_counts`
+        groups them: counted in the database, so a scope can be applied to each group in Python."""
+        columns = (FindingRow.restriction_id, FindingRow.state, DeviceRow.organisation_id, DeviceRow.platform,
+                   DeviceRow.ownership, DeviceRow.funding, DeviceRow.enrolled)
+        query = (select(*columns, func.count()).join(DeviceRow, DeviceRow.id == FindingRow.device_id)
+                 .group_by(*columns))
+        queries = [query] if organisations is None else [
+            query.where(DeviceRow.organisation_id.in_(chunk)) for chunk in chunked(sorted(set(organisations)))]
+        out: dict[tuple[str, FindingState, Profile], int] = {}
+        for each in queries:
+            for rule, state, organisation, platform, ownership, funding, enrolled, count in self._session.execute(each):
+                key = (rule, FindingState(state),
+                       (organisation, Platform(platform), Ownership(ownership), Funding(funding), bool(enrolled)))
+                out[key] = out.get(key, 0) + count
+        return out
+
+    def trend_changes(self, organisations: Collection[str] | None, states: Collection[FindingState],
+                      cutoff: dt.datetime, days: int,
+                      ) -> tuple[Counter[FindingState], Counter[tuple[int, str | None, str]]]:
+        """The non-shadow history of the devices of these organisations (None: all), as far as `states` go:
+        how many pairs were in each of `states` just before `cutoff` (their last non-shadow event before it),
+        and how many non-shadow changes (state before, state after) happened on each of the `days` days from
+        `cutoff` on, keyed (day, before, after) with day 0 the 24 hours from `cutoff`, kept only when either
+        side is one of `states`. The history is walked and counted in the database (a window over each pair's
+        events), so only counts are read."""
+        wanted = sorted(state.value for state in states)
+        ordering = (FindingEventRow.at, FindingEventRow.id)
+        pair = (FindingEventRow.device_id, FindingEventRow.restriction_id)
+        walked = (select(FindingEventRow.at, FindingEventRow.state_to,
+                         func.lag(FindingEventRow.state_to).over(partition_by=pair, order_by=ordering).label("prev"),
+                         func.lead(FindingEventRow.at, type_=UTCDateTime()).over(
+                             partition_by=pair, order_by=ordering).label("next_at"))
+                  .where(FindingEventRow.shadow.is_(False)))
+        subqueries = [walked] if organisations is None else [
+            walked.join(DeviceRow, DeviceRow.id == FindingEventRow.device_id)
+            .where(DeviceRow.organisation_id.in_(chunk)) for chunk in chunked(sorted(set(organisations)))]
+        before: Counter[FindingState] = Counter()
+        changes: Counter[tuple[int, str | None, str]] = Counter()
+        for each in subqueries:
+            events = each.subquery()
+            settled = (select(events.c.state_to, func.count())
+                       .where(events.c.at < cutoff, events.c.state_to.in_(wanted),
+                              or_(events.c.next_at.is_(None), events.c.next_at >= cutoff))
+                       .group_by(events.c.state_to))
+            for state, count in self._session.execute(settled):
+                before[FindingState(state)] += count
+            if days <= 0:
+                continue
+            day = case(*((events.c.at < cutoff + dt.timedelta(days=n + 1), n) for n in range(days)), else_=days)
+            recent = (select(day, events.c.prev, events.c.state_to, func.count())
+                      .where(events.c.at >= cutoff, events.c.at < cutoff + dt.timedelta(days=days),
+                             or_(events.c.prev.in_(wanted), events.c.state_to.in_(wanted)))
+                      .group_by(day, events.c.prev, events.c.state_to))
+            for index, prev, to, count in self._session.execute(recent):
+                changes[(int(index), prev, to)] += count
+        return before, changes
 
     def page(self, *, organisations: Collection[str] | None = None, restriction_id: str | None = None,
              state: str | None = None, device_id: str | None = None, shadow: bool | None = None,

@@ -26,6 +26,9 @@ from appban.store.tables import DeviceAppRow, InventoryReportRow, InventoryRow
 
 __all__ = ["InventoryRepository", "ReceivedReport"]
 
+# pg_advisory_xact_lock key of inventory writes: the first 8 bytes, signed, of sha256(b"appban.inventory").
+_WRITE_LOCK = -0x6EFB_8562_49DD_6B92
+
 _APP_VALUES = ("name", "version", "matched_by", "present_since")
 _APP_COLUMNS = (DeviceAppRow.device_id, DeviceAppRow.platform, DeviceAppRow.identifier,
                 *(getattr(DeviceAppRow, name) for name in _APP_VALUES))
@@ -53,6 +56,16 @@ class InventoryRepository:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def serialise_writes(self) -> None:
+        """Hold the inventory write lock until this transaction ends (PostgreSQL; SQLite has one writer anyway).
+
+        Two sources reporting the same devices at once would otherwise both read them as new (and one import
+        fail on the other's rows) or both read the older inventory (and an older report win). Taken before the
+        first read of an import, so that everything it reads was committed by the imports before it.
+        """
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK)))
 
     def get_many(self, ids: Iterable[str], *, only: Collection[App] | None = None) -> dict[str, DeviceInventory]:
         """The current inventories of those of `ids` that have one, each app with the time it appeared.

@@ -48,7 +48,7 @@ from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
 from appban.model import App, ChildPolicy, Exemption, FindingState, Lifecycle, Ownership, Platform, Restriction
 from appban.policy import due, lifecycle
 from appban.risk import to_html
-from appban.service import ContextCache, compliance_report, evaluate_pairs
+from appban.service import ContextCache, compliance_counts, evaluate_pairs, restriction_counts
 from appban.store import (
     AdoptionRepository,
     AssessmentRepository,
@@ -73,6 +73,7 @@ __all__ = ["create_web"]
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
+DEVICE_CURSOR_LENGTH = 512  # the longest device id the store keeps
 DUE_WITHIN = dt.timedelta(days=30)
 ASSESSMENT_ID = re.compile(r"asm_[0-9a-f]{16}")
 STATE_ORDER = [s.state for s in charts.STATES]
@@ -251,7 +252,7 @@ class WebApp:
         with self.work(viewer) as work:
             visible = work.visible_restrictions()
             shown = {r.id for r in visible}
-            report = compliance_report(work.session, work.context, work.home, work.now, days=30)
+            report = compliance_counts(work.session, work.context, work.home, work.now, days=30)
             adoptions = AdoptionRepository(work.session).all()
             tree = work.tree
             own: dict[str, Counter[str]] = {org: Counter() for org in work.organisations}
@@ -300,8 +301,8 @@ class WebApp:
             history = RestrictionRepository(work.session).history(restriction_id)
             if not history:
                 raise NotFound(f"no restriction `{restriction_id}`")
-            report = compliance_report(work.session, work.context, work.home, work.now, days=30)
-            summary = next((s for s in report.restrictions if s.restriction == restriction_id), None)
+            summaries = restriction_counts(work.session, work.context, work.home, work.now)
+            summary = next((s for s in summaries if s.restriction == restriction_id), None)
             by_org = dict(summary.by_organisation) if summary else {}
             names = {org: work.tree.organisations[org].name for org in by_org}
             adoptions = [a for a in AdoptionRepository(work.session).all()
@@ -356,12 +357,18 @@ class WebApp:
         ownership = _choice(q.get("ownership"), [o.value for o in Ownership])
         app = (q.get("app") or "").strip()[:512] or None
         start = int(q["start"]) if q.get("start", "").isdigit() else 0
+        # keyset cursors: `after` the last id of the page before, `before` the first id of the page after
+        after = (q.get("after") or "")[:DEVICE_CURSOR_LENGTH] or None
+        before = None if after is not None else (q.get("before") or "")[:DEVICE_CURSOR_LENGTH] or None
         with self.work(viewer) as work:
             organisations = work.filter_below(organisation)
             repository = DeviceRepository(work.session)
             if app is None:
                 devices, total = repository.page(organisations=organisations, platform=platform,
-                                                 ownership=ownership, state=state, offset=start, limit=PAGE_SIZE)
+                                                 ownership=ownership, state=state, offset=start, limit=PAGE_SIZE,
+                                                 after=after or before, descending=before is not None)
+                if before is not None:
+                    devices.reverse()
                 findings = FindingRepository(work.session).get_for_devices(d.id for d in devices)
             else:  # the (platform, identifier) index finds the holders; the other filters apply to those few
                 holding = repository.ids_holding(App(p, app) for p in Platform)
@@ -382,10 +389,14 @@ class WebApp:
         filters = {"organisation": organisation, "state": state, "platform": platform, "ownership": ownership,
                    "app": app}
         base = {k: v for k, v in filters.items() if v}
-        next_url = (f"/devices?{urllib.parse.urlencode({**base, 'start': start + PAGE_SIZE})}"
-                    if start + PAGE_SIZE < total else None)
-        previous_url = (f"/devices?{urllib.parse.urlencode({**base, 'start': max(0, start - PAGE_SIZE)})}"
-                        if start > 0 else None)
+        keyset = app is None and bool(devices)  # the app filter pages its few holders in Python, by position
+        forward: dict[str, Any] = {**base, "start": start + PAGE_SIZE}
+        backward: dict[str, Any] = {**base, "start": max(0, start - PAGE_SIZE)}
+        if keyset:
+            forward["after"] = devices[-1].id
+            backward["before"] = devices[0].id
+        next_url = f"/devices?{urllib.parse.urlencode(forward)}" if start + PAGE_SIZE < total else None
+        previous_url = f"/devices?{urllib.parse.urlencode(backward)}" if start > 0 else None
         return self.render(request, "devices.html", viewer, nav="devices", rows=rows, total=total, start=start,
                            filters=filters, organisations=choices, next_url=next_url, previous_url=previous_url,
                            platforms=[p.value for p in Platform], ownerships=[o.value for o in Ownership])
