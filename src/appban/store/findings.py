@@ -255,18 +255,24 @@ class FindingRepository:
         return [(row.device_id, row.restriction_id, row.organisation_id, _stored(row))
                 for row in self._session.execute(query)], total
 
-    def events(self, restriction_id: str | None = None, since: dt.datetime | None = None) -> list[FindingEvent]:
-        """The history of changes (of one restriction, from `since` on, when asked), oldest first."""
+    def events(self, restriction_id: str | None = None, since: dt.datetime | None = None, *,
+               device: str | None = None, newest_first: bool = False, limit: int | None = None) -> list[FindingEvent]:
+        """The history of changes (of one restriction, of one device, from `since` on, when asked), oldest first
+        (or newest first, at most `limit`: a device page shows its latest changes)."""
         query = select(FindingEventRow.device_id, FindingEventRow.restriction_id, FindingEventRow.at,
                        FindingEventRow.state_from, FindingEventRow.state_to, FindingEventRow.shadow)
         if restriction_id is not None:
             query = query.where(FindingEventRow.restriction_id == restriction_id)
+        if device is not None:
+            query = query.where(FindingEventRow.device_id == device)
         if since is not None:
             query = query.where(FindingEventRow.at >= since)
+        order = ((FindingEventRow.at.desc(), FindingEventRow.id.desc()) if newest_first
+                 else (FindingEventRow.at, FindingEventRow.id))
         return [FindingEvent(device=row.device_id, restriction=row.restriction_id, at=row.at,
                              state_from=None if row.state_from is None else FindingState(row.state_from),
                              state_to=FindingState(row.state_to), shadow=row.shadow)
-                for row in self._session.execute(query.order_by(FindingEventRow.at, FindingEventRow.id))]
+                for row in self._session.execute(query.order_by(*order).limit(limit))]
 
     def due(self, now: dt.datetime) -> list[Key]:
         """The pairs whose deadline has come and that move on by themselves then (a grace period or an

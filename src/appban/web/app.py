@@ -23,7 +23,6 @@ from typing import Any
 
 import jinja2
 import python_multipart  # noqa: F401 (Starlette parses forms with it: missing, fail at start, not at a POST)
-from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -65,7 +64,6 @@ from appban.store import (
     UserInfo,
     UserRepository,
 )
-from appban.store.tables import FindingEventRow
 from appban.web import charts
 from appban.web.sessions import COOKIE, CSRF_FIELD, Session, Sessions
 
@@ -749,10 +747,10 @@ def _exemption_view(record: ExemptionRecord, now: dt.datetime) -> dict[str, Any]
 
 def _device_events(session: DbSession, device_id: str) -> list[dict[str, Any]]:
     """The device's finding history, newest first (the store's `ix_finding_events_device_id` index)."""
-    query = (select(FindingEventRow).where(FindingEventRow.device_id == device_id)
-             .order_by(FindingEventRow.at.desc(), FindingEventRow.id.desc()).limit(200))
-    return [{"at": row.at, "restriction": row.restriction_id, "from": row.state_from, "to": row.state_to,
-             "shadow": row.shadow} for row in session.scalars(query)]
+    return [{"at": event.at, "restriction": event.restriction,
+             "from": None if event.state_from is None else event.state_from.value, "to": event.state_to.value,
+             "shadow": event.shadow}
+            for event in FindingRepository(session).events(device=device_id, newest_first=True, limit=200)]
 
 
 def _report_body(document: str) -> str:
