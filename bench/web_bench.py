@@ -8,9 +8,12 @@ the database `appban_scale`:
 It reuses that fleet (never drops or rebuilds it), applies examples/restrictions/eu-commission-tiktok-2023.yaml
 if no restriction is stored, creates the dashboard user `bench-admin` (admin of eu-commission) if missing,
 and times, in process through httpx's ASGI transport, N requests each of: a static file (the baseline, which
-measures the transport and the middleware), the overview, the restriction page, the first
-page of the Devices list, a keyset page half-way through the fleet, and the same page by OFFSET (what the list
-did before). `--report-runs` also times `compliance_report` itself (what the overview computed before).
+measures the transport and the middleware); the overview three ways: counted in the request (its kept counts
+forgotten before each view, as on a new server), from kept counts (nothing changed), and while the data changes
+(a change row written before each view, so the last counts are served and recounted in the background,
+appban.service.summaries); the restriction page, the first page of the Devices list, a keyset page half-way
+through the fleet, and the same page by OFFSET (what the list did before). `--report-runs` also times
+`compliance_report` itself (what the overview computed before).
 Prints a Markdown table with the median, the p95 and the ratio of each median to the baseline.
 """
 
@@ -28,11 +31,13 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import insert
 
 from appban.access import Role
 from appban.errors import Conflict
-from appban.service import compliance_report, load_context
+from appban.service import ComplianceCounts, CountsCache, compliance_report, load_context
 from appban.store import Database, DeviceRepository, FindingRepository, RestrictionRepository, UserRepository
+from appban.store.tables import GateChangeRow
 from appban.web import create_web
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +68,8 @@ def prepare(url: str) -> tuple[str, int, int]:
 
 async def measure(url: str, restriction: str, devices: int, runs: int) -> list[tuple[str, str, list[float]]]:
     with Database.open(url) as database:
-        app = create_web(database, secret=b"web-bench-secret-0123456789abcdef")
+        counts: CountsCache[ComplianceCounts] = CountsCache()
+        app = create_web(database, secret=b"web-bench-secret-0123456789abcdef", counts=counts)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             page = await client.get("/login")
@@ -76,8 +82,10 @@ async def measure(url: str, restriction: str, devices: int, runs: int) -> list[t
                 middle = DeviceRepository(session).page(offset=devices // 2, limit=1)[0][0].id
             targets = [
                 ("static file (baseline)", "/static/appban.css"),
-                ("overview", "/"),
-                ("restriction page", f"/restrictions/{restriction}"),
+                ("overview, counted in the request (a new server's first view)", "/"),
+                ("overview, kept counts (no change since)", "/"),
+                ("overview while the data changes (last counts served, recounted in the background)", "/"),
+                ("restriction page, kept counts", f"/restrictions/{restriction}"),
                 ("devices, first page", "/devices"),
                 ("devices, keyset page half-way", f"/devices?start={devices // 2}&after={middle}"),
                 ("devices, same page by OFFSET", f"/devices?start={devices // 2}"),
@@ -88,12 +96,22 @@ async def measure(url: str, restriction: str, devices: int, runs: int) -> list[t
                 assert first.status_code == 200, (path, first.status_code)
                 times = []
                 for _ in range(runs):
+                    if "counted in the request" in name:
+                        counts.clear()
+                    elif "data changes" in name:
+                        change(database)
                     start = time.perf_counter()
                     response = await client.get(path)
                     times.append(time.perf_counter() - start)
                     assert response.status_code == 200
                 out.append((name, path, times))
             return out
+
+
+def change(database: Database) -> None:
+    """What any change of a device or a finding leaves behind: a new `gate_changes` row (the data stamp moves)."""
+    with database.session() as session:
+        session.execute(insert(GateChangeRow).values(device_id="dev-0000000", at=dt.datetime.now(dt.UTC)))
 
 
 def time_report(url: str, runs: int) -> list[float]:

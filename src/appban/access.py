@@ -45,6 +45,7 @@ class Role(StrEnum):
 class Permission(StrEnum):
     READ = "read"
     MANAGE = "manage"  # restrictions, exemptions, organisations, holders
+    REQUEST_EXEMPTION = "request-exemption"  # ask the issuer's admins to excuse a device or holder of the subtree
     MANAGE_TOKENS = "manage-tokens"
     READ_AUDIT = "read-audit"
     ASSESS = "assess"
@@ -54,8 +55,8 @@ class Permission(StrEnum):
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.READ, Permission.MANAGE, Permission.MANAGE_TOKENS, Permission.READ_AUDIT,
-                          Permission.PUSH_INVENTORY}),
-    Role.ANALYST: frozenset({Permission.READ, Permission.ASSESS}),
+                          Permission.PUSH_INVENTORY, Permission.REQUEST_EXEMPTION}),
+    Role.ANALYST: frozenset({Permission.READ, Permission.ASSESS, Permission.REQUEST_EXEMPTION}),
     Role.AUDITOR: frozenset({Permission.READ, Permission.READ_AUDIT}),
     Role.SOURCE: frozenset({Permission.PUSH_INVENTORY}),
     Role.GATE: frozenset({Permission.GATE}),

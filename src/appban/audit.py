@@ -42,6 +42,9 @@ class AuditEvent(StrEnum):
     RESTRICTION_DECLINE = "restriction:decline"
     EXEMPTION_CREATE = "exemption:create"
     EXEMPTION_REVOKE = "exemption:revoke"
+    EXEMPTION_REQUEST = "exemption:request"  # subject: the request's id (`exr-...`)
+    EXEMPTION_APPROVE = "exemption:approve"  # subject: the request's id; details name the exemption granted
+    EXEMPTION_REJECT = "exemption:reject"  # subject: the request's id
     TOKEN_CREATE = "token:create"  # noqa: S105 (an event name, not a secret)
     TOKEN_REVOKE = "token:revoke"  # noqa: S105 (an event name, not a secret)
     ATTESTATION_CREATE = "attestation:create"
@@ -50,6 +53,7 @@ class AuditEvent(StrEnum):
     ASSESSMENT_CREATE = "assessment:create"
     USER_CREATE = "user:create"
     USER_DISABLE = "user:disable"
+    GATE_DECISIONS = "gate:decisions"  # subject: `<first id>..<last id>`; details seal a run of the decision log
 
 
 @dataclass(frozen=True, slots=True)

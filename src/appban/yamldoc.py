@@ -26,9 +26,11 @@ from ruamel.yaml.events import AliasEvent
 
 from appban.errors import InvalidInput, Location, Problem
 
-__all__ = ["MAX_DOCUMENT_BYTES", "Fields", "Node", "Problems", "as_choice", "as_text", "closest", "load_document"]
+__all__ = ["MAX_DOCUMENT_BYTES", "MAX_NESTING", "Fields", "Node", "Problems", "as_choice", "as_text", "bracket_depth",
+           "closest", "load_document"]
 
 MAX_DOCUMENT_BYTES = 1_048_576  # a policy file is prose-sized; anything larger is a mistake or an attack
+MAX_NESTING = 64  # flow brackets deeper than this are refused before parsing: ruamel takes seconds on thousands
 
 E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
@@ -273,6 +275,9 @@ def load_document(text: str, source: str) -> Node:
     if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
         raise InvalidInput.at(source, f"file is larger than {MAX_DOCUMENT_BYTES // 1024} KiB",
                               hint="a policy file holds one restriction; split it")
+    if bracket_depth(text) > MAX_NESTING:
+        raise InvalidInput.at(source, f"brackets nest deeper than {MAX_NESTING} levels",
+                              hint="a restriction needs a few levels; write lists and mappings in block style")
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
@@ -292,6 +297,18 @@ def load_document(text: str, source: str) -> Node:
     except YAMLError as error:
         raise InvalidInput.at(source, f"not valid YAML: {error}") from None
     return Node(value, Location(source, 1, 1))
+
+
+def bracket_depth(text: str) -> int:
+    """How deep `[` and `{` nest in a text (quotes not considered: an upper bound for YAML flow collections)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def _value_location(source: str, mapping: CommentedMap, key: Any) -> Location:

@@ -70,3 +70,76 @@ def test_list_filters(world: World) -> None:
     assert [e["id"] for e in listed["items"]] == ["ex-eu-phone-2"]
     assert world.get("auditor-a", URL, params={"device": "eu/phone-1"}).json()["total"] == 0
     assert world.get("admin-b", URL).json()["total"] == 0
+
+
+REQUESTS = f"{URL}/requests"
+
+
+def test_a_request_changes_nothing_until_an_admin_of_the_issuer_approves_it(world: World) -> None:
+    audit = world.audit_count()
+    filed = world.request("analyst-a", "POST", REQUESTS, json={
+        "restriction": "eu-commission-tiktok-2023", "device": "eu/phone-1", "reason": "Runs the press account",
+        "ends": LATER})
+    assert filed.status_code == 201, filed.text
+    request = filed.json()
+    assert request["status"] == "pending" and request["id"].startswith("exr-") and request["exemption"] is None
+    assert filed.headers["location"] == f"{REQUESTS}/{request['id']}"
+    assert finding_state(world, "eu/phone-1") == "grace"  # pending: no finding changes
+    assert world.audit_count() == audit + 1
+    assert [r["id"] for r in world.get("auditor-a", REQUESTS, params={"status": "pending"}).json()["items"]] == [
+        request["id"]]
+    url = f"{REQUESTS}/{request['id']}"
+    assert world.request("analyst-a", "POST", f"{url}/approve", json={}).status_code == 403
+    assert world.request("auditor-a", "POST", REQUESTS, json={
+        "restriction": "eu-commission-tiktok-2023", "device": "eu/phone-1", "reason": "x",
+        "ends": LATER}).status_code == 403
+    approved = world.request("admin-a", "POST", f"{url}/approve", json={"note": "until the campaign ends"})
+    assert approved.status_code == 200, approved.text
+    body = approved.json()
+    assert body["status"] == "approved" and body["exemption"].startswith("ex-") and "admin-a" in body["decided_by"]
+    assert finding_state(world, "eu/phone-1") == "exempt"  # judged again as a grant is
+    exemption = world.get("admin-a", f"{URL}/{body['exemption']}").json()
+    assert exemption["approver"] == "admin-a" and exemption["device"] == "eu/phone-1"
+    events = [e["event"] for e in world.get("admin-a", "/api/v1/audit").json()["items"]]
+    assert {"exemption:request", "exemption:create", "exemption:approve"} <= set(events)
+    again = world.request("admin-a", "POST", f"{url}/reject", json={"reason": "changed my mind"})
+    assert again.status_code == 409  # decided once
+    assert world.audit_intact()
+
+
+def test_a_rejected_request_says_why_and_grants_nothing(world: World) -> None:
+    filed = world.request("admin-a", "POST", REQUESTS, json={
+        "restriction": "eu-commission-tiktok-2023", "holder": "ana@ec.example.eu", "reason": "Wants it",
+        "ends": LATER}).json()
+    url = f"{REQUESTS}/{filed['id']}"
+    assert world.request("admin-a", "POST", f"{url}/reject", json={"reason": "  "}).status_code == 422
+    rejected = world.request("admin-a", "POST", f"{url}/reject", json={"reason": "No work need shown"})
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert rejected.json()["decision_note"] == "No work need shown" and rejected.json()["exemption"] is None
+    assert finding_state(world, "eu/phone-1") == "grace"
+    assert world.request("admin-a", "POST", f"{url}/approve", json={}).status_code == 409
+    audit = world.get("auditor-a", "/api/v1/audit", params={"event": "exemption:reject"}).json()["items"]
+    assert [(e["subject"], e["details"]["rejection"]) for e in audit] == [(filed["id"], "No work need shown")]
+
+
+def test_requests_are_scoped_and_checked(world: World) -> None:
+    filed = world.request("analyst-a", "POST", REQUESTS, json={
+        "restriction": "eu-commission-tiktok-2023", "device": "eu/phone-1", "reason": "x", "ends": LATER}).json()
+    url = f"{REQUESTS}/{filed['id']}"
+    assert world.get("admin-b", url).status_code == 404
+    assert world.request("admin-b", "POST", f"{url}/approve", json={}).status_code == 404
+    assert world.get("admin-b", REQUESTS).json()["total"] == 0
+    foreign = world.request("admin-b", "POST", REQUESTS, json={
+        "restriction": "eu-commission-tiktok-2023", "device": "eu/phone-1", "reason": "x", "ends": LATER})
+    assert foreign.status_code == 422 and foreign.json()["error"]["where"] == "body.restriction"
+    # a municipality asks the federal issuer: it may ask, only the issuer's admins decide
+    asked = world.request("admin-b", "POST", REQUESTS, json={
+        "restriction": "be-federal-tiktok-personal-2023", "device": "leuven/phone-1", "reason": "x", "ends": LATER})
+    assert asked.status_code == 201, asked.text
+    mine = f"{REQUESTS}/{asked.json()['id']}"
+    assert world.request("admin-b", "POST", f"{mine}/approve", json={}).status_code == 403
+    assert world.get("admin-be", mine).status_code == 200
+    past = world.request("admin-a", "POST", REQUESTS, json={
+        "restriction": "eu-commission-tiktok-2023", "device": "eu/phone-1", "reason": "x",
+        "ends": "2020-01-01T00:00:00Z"})
+    assert past.status_code == 422 and "future" in past.json()["error"]["message"]

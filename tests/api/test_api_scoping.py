@@ -93,6 +93,17 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("DELETE", "/api/v1/exemptions/{exemption_id}"): Probe(
         Permission.MANAGE, "/api/v1/exemptions/<<exemption>>", headers={"If-Match": "*"}, outsider=404,
         mutates=True),
+    ("GET", "/api/v1/exemptions/requests"): Probe(Permission.READ),
+    ("POST", "/api/v1/exemptions/requests"): Probe(  # ends in the past: refused after the scoping checks
+        Permission.REQUEST_EXEMPTION, json={"restriction": "<<restriction>>", "device": "<<device>>", "reason": "walk",
+                                            "ends": "2001-01-01T00:00:00Z"}, outsider=422, mutates=True),
+    ("GET", "/api/v1/exemptions/requests/{request_id}"): Probe(
+        Permission.READ, "/api/v1/exemptions/requests/<<request>>", outsider=404),
+    ("POST", "/api/v1/exemptions/requests/{request_id}/approve"): Probe(
+        Permission.MANAGE, "/api/v1/exemptions/requests/<<request>>/approve", json={}, outsider=404, mutates=True),
+    ("POST", "/api/v1/exemptions/requests/{request_id}/reject"): Probe(
+        Permission.MANAGE, "/api/v1/exemptions/requests/<<request>>/reject", json={"reason": "walk"}, outsider=404,
+        mutates=True),
     ("GET", "/api/v1/findings"): Probe(Permission.READ),
     ("GET", "/api/v1/reports"): Probe(Permission.READ, query={"organisation": "<<root>>"}, outsider=404),
     ("POST", "/api/v1/inventory/{format}"): Probe(
@@ -118,6 +129,8 @@ PROBES: dict[tuple[str, str], Probe] = {
 FILTER_PROBES: dict[str, Probe] = {
     "devices by organisation": Probe(Permission.READ, "/api/v1/devices", query={"organisation": "<<org>>"},
                                      outsider=404),
+    "exemption requests by restriction": Probe(Permission.READ, "/api/v1/exemptions/requests",
+                                               query={"restriction": "<<restriction>>"}),
     "findings by restriction": Probe(Permission.READ, "/api/v1/findings", query={"restriction": "<<restriction>>"}),
     "findings by device": Probe(Permission.READ, "/api/v1/findings", query={"device": "<<device>>"}),
     "exemptions by restriction": Probe(Permission.READ, "/api/v1/exemptions",
@@ -141,6 +154,11 @@ def world(world: World) -> World:
     assert response.status_code == 201, response.text
     world.a["assessment"] = response.json()["id"]
     world.ghost["assessment"] = "asm_0000000000000000"
+    response = world.request("analyst-a", "POST", "/api/v1/exemptions/requests", json={
+        "restriction": world.a["restriction"], "device": world.a["device"], "reason": "walked", "ends": TOMORROW})
+    assert response.status_code == 201, response.text
+    world.a["request"] = response.json()["id"]
+    world.ghost["request"] = "exr-00000000"
     return world
 
 
@@ -263,11 +281,12 @@ def test_each_role_stops_where_its_permissions_stop(world: World) -> None:
 
 
 def test_read_only_roles_have_no_mutating_route() -> None:
-    """Analysts change one thing: they store assessments."""
+    """Analysts change two things: they store assessments and ask for exemptions."""
     for role in (Role.AUDITOR, Role.ANALYST, Role.GATE):
         changes = [key for key, probe in PROBES.items() if probe.mutates and probe.permission is not None
                    and allows(role, probe.permission)]
-        assert changes == ([("POST", "/api/v1/assessments")] if role is Role.ANALYST else []), role
+        expected = [("POST", "/api/v1/exemptions/requests"), ("POST", "/api/v1/assessments")]
+        assert changes == (expected if role is Role.ANALYST else []), role
 
 
 def test_the_gate_role_has_nothing_on_the_api() -> None:

@@ -101,6 +101,7 @@ def test_exactly_three_independent_mistakes() -> None:
     ("id: [unclosed\n", "ban.yaml:2:1: not valid YAML"),
     ("id: a\nid: b\n", "not valid YAML"),
     ("a: &x 1\nb: *x\n", "ban.yaml:2:4: YAML aliases (*name) are not allowed"),
+    ("a: " + "[" * 5000, "ban.yaml: brackets nest deeper than 64 levels"),  # refused at once, not after seconds
     (VALID.replace("strictness: require", "strictness: requir"), "did you mean `require`?"),
     (VALID.replace("id: test-ban", "id: Test Ban"), "ban.yaml:1:5: `id` 'Test Ban' is not valid"),
     (VALID + "status: expired\n", "`status` cannot be `expired`"),

@@ -38,6 +38,7 @@ TABLES_0003 = TABLES_0002 | {"api_tokens", "gate_changes"}
 TABLES_0004 = TABLES_0003 | {"assessments"}
 TABLES_0005 = TABLES_0004 | {"users"}
 TABLES_0006 = TABLES_0005 | {"notices"}
+TABLES_0007 = TABLES_0006 | {"exemption_requests"}
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresServer
@@ -127,10 +128,10 @@ def test_upgrade_is_idempotent_and_check_schema_follows_it(empty_database_url: s
             database.check_schema()
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0006"
+        assert database.revision() == "0007"
         database.check_schema()
         tables = set(inspect(database.engine).get_table_names())
-    assert tables == TABLES_0006
+    assert tables == TABLES_0007
 
 
 def _migrate(database: Database, revision: str, *, down: bool = False) -> None:
@@ -167,9 +168,9 @@ def test_upgrading_a_0001_database_with_data_to_the_newest_is_idempotent(empty_d
                       AuditLog(session).entries())
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0006"
+        assert database.revision() == "0007"
         database.check_schema()
-        assert set(inspect(database.engine).get_table_names()) == TABLES_0006
+        assert set(inspect(database.engine).get_table_names()) == TABLES_0007
         assert _schema_differences(database) == []
         with database.session() as session:
             assert (OrganisationRepository(session).all(), RestrictionRepository(session).all_latest(),
@@ -196,7 +197,7 @@ def test_the_newest_downgrades_to_0001_and_back(database: Database) -> None:
 def test_a_database_from_a_newer_appban_is_refused(database: Database) -> None:
     with database.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0006"):
+    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0007"):
         database.check_schema()
     with pytest.raises(StorageUnavailable, match="cannot upgrade the database"):
         database.upgrade()

@@ -184,3 +184,41 @@ def test_a_flemish_municipality_cannot_reach_the_commissions_pages(server: str, 
     _shot(page, "not-found")
     page.goto(f"{server}/devices")
     expect(page.locator("#device-count")).to_contain_text("2 devices")
+
+
+def test_an_analyst_asks_for_an_exemption_and_an_admin_approves_it(server: str, browser: Browser) -> None:
+    """Issue 6: the request flow, the what-if of a draft; runs after the first test (phone-1 is exempt)."""
+    page = _page(browser)
+    _sign_in(page, server, "ec-analyst")
+    page.goto(f"{server}/devices/eu/phone-2")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("non-compliant")
+    expect(page.get_by_role("button", name="Grant exemption")).to_have_count(0)
+    page.get_by_label("Reason").fill("Runs the Commission's account for DG COMM")
+    page.get_by_label("Last day wanted (UTC)").fill((dt.date.today() + dt.timedelta(days=10)).isoformat())
+    page.get_by_role("button", name="Request exemption").click()
+    expect(page.get_by_role("status")).to_contain_text("pending")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("non-compliant")  # nothing changes yet
+    expect(page.get_by_role("heading", name="Notices sent to the holder")).to_be_visible()
+    _shot(page, "device-requested")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login"))
+
+    _sign_in(page, server, "ec-admin")
+    page.get_by_role("link", name="Exemptions").click()
+    row = page.locator("tr[data-request]").filter(has_text="eu/phone-2")
+    expect(row).to_contain_text("Runs the Commission's account for DG COMM")
+    _shot(page, "exemption-requests")
+    row.get_by_label("Note (optional)").fill("Reviewed with DIGIT security")
+    row.get_by_role("button", name=re.compile("^Approve request")).click()
+    expect(page.get_by_role("status")).to_contain_text("approved")
+    page.goto(f"{server}/devices/eu/phone-2")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("exempt")
+
+    page.goto(f"{server}/restrictions/{EU_RESTRICTION}")
+    draft = page.get_by_label(re.compile("^Draft of"))
+    draft.fill(draft.input_value().replace("organisations: [eu-commission]", "organisations: [eu-commission-dg-digit]"))
+    page.get_by_role("button", name="Show the impact").click()
+    expect(page.get_by_role("heading", name="Impact of the draft")).to_be_visible()
+    expect(page.locator('[data-whatif-device="eu/phone-2"]')).to_have_count(0)  # DG COMM is out of the draft
+    expect(page.locator('[data-whatif-device="eu/phone-3"]')).to_have_count(1)
+    _shot(page, "restriction-what-if")

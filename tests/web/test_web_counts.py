@@ -4,15 +4,18 @@ device; and the Devices list pages by keyset cursor."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
-from appban.service import compliance_report, load_context
+from appban.service import CountsCache, compliance_report, load_context
 from appban.service.reporting import compliance_counts, restriction_counts
 from appban.store import Database, DeviceRepository
+from appban.web import create_web
 
-from .conftest import Site
-from .support import seed
+from .conftest import SECRET, Site, csrf_of
+from .support import EU_RESTRICTION, seed
+from .test_web_pages import _count
 
 
 @pytest.mark.parametrize(("days_later", "days"), [(0, 30), (0, 2), (30, 30)])
@@ -72,3 +75,38 @@ def test_devices_page_next_and_previous_links_carry_cursors(site: Site, monkeypa
     assert f"before={ids[3].replace('/', '%2F')}" in second.text
     back = client.get(f"/devices?start=0&before={ids[3]}")
     assert all(i in back.text for i in ids[:3]) and ids[3] not in back.text
+
+
+class _Held:
+    """Background refreshes held until the test lets them run."""
+
+    def __init__(self) -> None:
+        self.work: list[Callable[[], None]] = []
+
+    def __call__(self, work: Callable[[], None]) -> None:
+        self.work.append(work)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_slow_counts_are_served_from_the_last_count_marked_while_a_refresh_runs(database: Database) -> None:
+    seeded = seed(database)
+    held = _Held()
+    site = Site(database=database, seeded=seeded, app=create_web(
+        database, secret=SECRET, counts=CountsCache(budget=-1.0, background=held)))  # every count "slow"
+    client = site.signed_in("ec-admin")
+    first = client.get("/").text
+    assert _count(first, EU_RESTRICTION, "non_compliant") == 2 and "newer changes are being counted" not in first
+    device = client.get("/devices/eu/phone-1")
+    granted = client.post("/exemptions", data={
+        "csrf": csrf_of(device.text), "restriction": EU_RESTRICTION, "device": "eu/phone-1", "reason": "press office",
+        "approver": "DIGIT security", "ends": (dt.date.today() + dt.timedelta(days=20)).isoformat()})
+    assert granted.status_code == 303
+
+    stale = client.get("/").text
+    assert _count(stale, EU_RESTRICTION, "non_compliant") == 2  # the last count, said to be older
+    assert "newer changes are being counted" in stale
+    assert "newer changes are being counted" in client.get(f"/restrictions/{EU_RESTRICTION}").text
+    assert len(held.work) == 1  # one refresh for both views
+    held.work.pop()()
+    fresh = client.get("/").text
+    assert _count(fresh, EU_RESTRICTION, "non_compliant") == 1 and "newer changes are being counted" not in fresh

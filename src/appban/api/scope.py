@@ -8,8 +8,8 @@ exist. The rules, per kind of object:
 - organisations, devices, findings, tokens: those of the subtree (a finding by its device's organisation);
 - restrictions: those issued inside the subtree (the caller manages them), and those issued above it whose
   scope covers part of it (the caller is bound by them, or may adopt them: read only);
-- exemptions: those of restrictions issued inside the subtree, and those of visible restrictions that name
-  a device of the subtree or a holder with a device there;
+- exemptions, and requests for exemptions: those of restrictions issued inside the subtree, and those of
+  visible restrictions that name a device of the subtree or a holder with a device there;
 - the audit log: entries about the objects above (`audit_subjects`).
 """
 
@@ -34,6 +34,7 @@ from appban.store import (
     AuditLog,
     DeviceRepository,
     ExemptionRepository,
+    ExemptionRequest,
     TokenRepository,
     UserRepository,
 )
@@ -163,20 +164,36 @@ class Work:
             raise NotFound(f"no exemption `{exemption_id}`")
         return found
 
+    def visible_requests(self, requests: Iterable[ExemptionRequest]) -> list[ExemptionRequest]:
+        """Those of `requests` the caller sees (by the exemptions' rule), in the order given."""
+        listed = list(requests)
+        seen = {e.id for e in self.visible_exemptions(r.as_exemption() for r in listed)}
+        return [r for r in listed if r.id in seen]
+
+    def exemption_request(self, request_id: str) -> ExemptionRequest:
+        """A request for an exemption the caller sees; NotFound as for an unknown id otherwise."""
+        found = ExemptionRepository(self.session).get_request(request_id)
+        if found is None or not self.visible_requests([found]):
+            raise NotFound(f"no exemption request `{request_id}`")
+        return found
+
     # --- the audit log --------------------------------------------------------------------------------------
 
     def audit_subjects(self) -> Mapping[str, frozenset[str]] | None:
         """Which audit entries concern the subtree, as event -> subject ids (None: every entry).
 
         Organisations of the subtree; restrictions issued in it (created, changed, revoked, adopted or
-        declined); exemptions the caller sees; tokens, assessments and dashboard users of the subtree. Adoptions
-        by the subtree of restrictions issued above it, and attestations about its devices: `audit_filters`.
+        declined); exemptions and requests for them the caller sees; tokens, assessments and dashboard users of
+        the subtree. Adoptions by the subtree of restrictions issued above it, and attestations about its
+        devices: `audit_filters`.
         """
         if self.everything:
             return None
         restrictions = frozenset(r for r, rule in self.context.rules.items() if self.manages(rule.restriction))
+        exemption_store = ExemptionRepository(self.session)
         exemptions = frozenset(e.id for e in self.visible_exemptions(
-            record.exemption for record in ExemptionRepository(self.session).records()))
+            record.exemption for record in exemption_store.records()))
+        exemptions |= {r.id for r in self.visible_requests(exemption_store.requests())}
         tokens = frozenset(t.id for t in TokenRepository(self.session).list(set(self.organisations)))
         assessments = AssessmentRepository(self.session).ids_of(self.organisations)
         users = frozenset(user.id for user in UserRepository(self.session).list(set(self.organisations)))

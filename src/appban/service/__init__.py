@@ -22,6 +22,7 @@ from appban.service.holders import HolderSummary, assign_holders
 from appban.service.importing import ImportSummary, import_stream
 from appban.service.reporting import (
     AffectedDevice,
+    ComplianceCounts,
     Impact,
     Report,
     RestrictionSummary,
@@ -31,19 +32,24 @@ from appban.service.reporting import (
     restriction_counts,
 )
 from appban.service.scheduler import OWNERS_VARIABLE, Round, Scheduler, apply_transitions, parse_owners
+from appban.service.summaries import Counted, CountsCache, Reading
 
 __all__ = [
     "DEFAULT_STALENESS_DAYS",
     "OWNERS_VARIABLE",
     "AffectedDevice",
     "Comparison",
+    "ComplianceCounts",
     "ContextCache",
+    "Counted",
+    "CountsCache",
     "FeedPull",
     "HolderSummary",
     "Impact",
     "ImportSummary",
     "Outcome",
     "PolicyContext",
+    "Reading",
     "Report",
     "RestrictionSummary",
     "Round",

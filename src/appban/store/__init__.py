@@ -11,16 +11,16 @@ from appban.store.attestations import AttestationRepository
 from appban.store.audit_log import AuditLog
 from appban.store.database import DEFAULT_URL, URL_VARIABLE, Database, database_url
 from appban.store.devices import DeviceRepository, UpsertCounts
-from appban.store.exemptions import ExemptionRecord, ExemptionRepository
+from appban.store.exemptions import ExemptionRecord, ExemptionRepository, ExemptionRequest, RequestStatus
 from appban.store.findings import FindingEvent, FindingRepository, StoredFinding
 from appban.store.gate_feed import GateFeed
 from appban.store.holders import HolderRepository
 from appban.store.inventories import InventoryRepository, ReceivedReport
-from appban.store.notices import NoticeRecord, NoticeRepository
+from appban.store.notices import DeviceNotice, NoticeRecord, NoticeRepository
 from appban.store.organisations import ApplyCounts, OrganisationRepository
 from appban.store.restrictions import AppliedVersion, ApplyOutcome, RestrictionRepository, StoredRestriction
 from appban.store.settings import MAX_STALENESS_DAYS, SettingsRepository
-from appban.store.stamps import policy_stamp
+from appban.store.stamps import data_stamp, policy_stamp
 from appban.store.tokens import TokenRepository
 from appban.store.users import UserInfo, UserRepository, hash_password, verify_password
 
@@ -38,9 +38,11 @@ __all__ = [
     "AttestationRepository",
     "AuditLog",
     "Database",
+    "DeviceNotice",
     "DeviceRepository",
     "ExemptionRecord",
     "ExemptionRepository",
+    "ExemptionRequest",
     "FindingEvent",
     "FindingRepository",
     "GateFeed",
@@ -50,6 +52,7 @@ __all__ = [
     "NoticeRepository",
     "OrganisationRepository",
     "ReceivedReport",
+    "RequestStatus",
     "RestrictionRepository",
     "SettingsRepository",
     "StoredFinding",
@@ -58,6 +61,7 @@ __all__ = [
     "UpsertCounts",
     "UserInfo",
     "UserRepository",
+    "data_stamp",
     "database_url",
     "hash_password",
     "policy_stamp",

@@ -2,6 +2,12 @@
 
 Granting and revoking are audited. An exemption is never deleted: a revoked one keeps its row (with
 `revoked_at`) so that what was excused, by whom and until when can still be read.
+
+Exemption requests: someone acting for an organisation asks the restriction's issuer to excuse a device or a
+holder, with a reason and the end wanted (`exemption:request`). A pending request changes no finding. An
+admin approves it, which grants the exemption through `grant` with the approver recorded
+(`exemption:approve`, then `exemption:create`), or rejects it with a reason (`exemption:reject`). Requests are
+never deleted either.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,9 +25,12 @@ from appban.errors import Conflict, InvalidInput, Location, NotFound, Problem
 from appban.model import Exemption
 from appban.store.audit_log import AuditLog
 from appban.store.bulk import among, chunked
-from appban.store.tables import ID_LENGTH, ExemptionRow, RestrictionRow
+from appban.store.tables import ID_LENGTH, ExemptionRequestRow, ExemptionRow, RestrictionRow
 
-__all__ = ["ExemptionRecord", "ExemptionRepository"]
+__all__ = ["ExemptionRecord", "ExemptionRepository", "ExemptionRequest", "RequestStatus"]
+
+RequestStatus = Literal["pending", "approved", "rejected"]
+PENDING: RequestStatus = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,30 @@ class ExemptionRecord:
     created_at: dt.datetime
     created_by: str
     revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptionRequest:
+    """A request to excuse a device or a holder from one restriction, and what became of it."""
+
+    id: str
+    restriction: str
+    device: str | None
+    holder: str | None
+    reason: str
+    ends: dt.datetime  # the end the requester wants
+    requested_at: dt.datetime
+    requested_by: str
+    status: RequestStatus
+    decided_at: dt.datetime | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
+    exemption: str | None = None  # the exemption granted, once approved
+
+    def as_exemption(self) -> Exemption:
+        """The exemption it asks for, under the request's id: what the API's scoping judges visibility by."""
+        return Exemption(id=self.id, restriction=self.restriction, reason=self.reason, approver="", ends=self.ends,
+                         device=self.device, holder=self.holder)
 
 
 class ExemptionRepository:
@@ -127,6 +161,121 @@ class ExemptionRepository:
     def records(self) -> list[ExemptionRecord]:
         """Every exemption ever granted, ended and revoked ones too, by id: what an auditor lists and filters."""
         return [_record(row) for row in self._session.scalars(select(ExemptionRow).order_by(ExemptionRow.id))]
+
+    # --- requests -----------------------------------------------------------------------------------------
+
+    def request(self, request: ExemptionRequest, *, actor: str, now: dt.datetime) -> ExemptionRequest:
+        """Store a new pending request (audited `exemption:request`); it changes no finding.
+
+        Raises InvalidInput for an empty or too long id, no reason, a device and a holder both given or neither,
+        or a wanted end that is not after `now`; NotFound for an unknown restriction; Conflict for an id in use.
+        """
+        where = Location(f"exemption request {request.id}" if request.id else "exemption request")
+        problems: list[Problem] = []
+        if not request.id or len(request.id) > ID_LENGTH:
+            problems.append(Problem(where, f"`id` must have 1 to {ID_LENGTH} characters"))
+        if (request.device is None) == (request.holder is None):
+            problems.append(Problem(where, "`device` and `holder`: name exactly one",
+                                    "ask for a device, or for every device of a holder, not both"))
+        if not request.reason.strip():
+            problems.append(Problem(where, "`reason` must say why, in words the approver and an auditor will read"))
+        problems += _end_problems(where, request.ends, now)
+        if problems:
+            raise InvalidInput(problems)
+        if self._session.get(RestrictionRow, request.restriction) is None:
+            raise NotFound(f"exemption request `{request.id}`: `restriction`: no restriction `{request.restriction}`")
+        if self._session.get(ExemptionRequestRow, request.id) is not None:
+            raise Conflict(f"exemption request `{request.id}` already exists (choose another id)")
+        self._session.add(ExemptionRequestRow(
+            id=request.id, restriction_id=request.restriction, device_id=request.device,
+            holder_email=request.holder, reason=request.reason, ends=request.ends, requested_at=now,
+            requested_by=actor, status=PENDING, decided_at=None, decided_by=None, decision_note=None,
+            exemption_id=None))
+        self._session.flush()
+        stored = self.get_request(request.id)
+        assert stored is not None
+        AuditLog(self._session).append(AuditEvent.EXEMPTION_REQUEST, request.id, actor=actor, at=now,
+                                       details=_request_details(stored))
+        return stored
+
+    def approve(self, request_id: str, *, exemption_id: str, approver: str, ends: dt.datetime | None = None,
+                note: str | None = None, actor: str, now: dt.datetime) -> Exemption:
+        """Approve a pending request: the exemption it asks for is granted (through `grant`, so audited
+        `exemption:create` too) with `approver` recorded, until `ends` (default: the end asked for). Audited
+        `exemption:approve`. Returns the exemption so its devices can be judged again.
+
+        Raises NotFound for an unknown request, Conflict for one already decided, and what `grant` raises.
+        """
+        row = self._pending(request_id)
+        exemption = Exemption(id=exemption_id, restriction=row.restriction_id, reason=row.reason,
+                              approver=approver, ends=ends or row.ends, device=row.device_id, holder=row.holder_email)
+        self.grant(exemption, actor=actor, now=now)
+        row.status, row.decided_at, row.decided_by = "approved", now, actor
+        row.decision_note, row.exemption_id = (note or None), exemption.id
+        self._session.flush()
+        AuditLog(self._session).append(AuditEvent.EXEMPTION_APPROVE, request_id, actor=actor, at=now, details={
+            **_request_details(_request(row)), "exemption": exemption.id, "approver": approver,
+            "ends": exemption.ends.astimezone(dt.UTC).isoformat()})
+        return exemption
+
+    def reject(self, request_id: str, *, reason: str, actor: str, now: dt.datetime) -> ExemptionRequest:
+        """Reject a pending request, saying why (audited `exemption:reject`); nothing else changes.
+
+        Raises InvalidInput for an empty reason, NotFound for an unknown request, Conflict for one decided.
+        """
+        if not reason.strip():
+            raise InvalidInput.at("reason", "say why the request is rejected: the requester will read it")
+        row = self._pending(request_id)
+        row.status, row.decided_at, row.decided_by, row.decision_note = "rejected", now, actor, reason.strip()
+        self._session.flush()
+        rejected = _request(row)
+        AuditLog(self._session).append(AuditEvent.EXEMPTION_REJECT, request_id, actor=actor, at=now,
+                                       details={**_request_details(rejected), "rejection": rejected.decision_note})
+        return rejected
+
+    def _pending(self, request_id: str) -> ExemptionRequestRow:
+        row = self._session.get(ExemptionRequestRow, request_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no exemption request `{request_id}`")
+        if row.status != PENDING:
+            raise Conflict(f"exemption request `{request_id}` was already {row.status} on "
+                           f"{row.decided_at or row.requested_at:%Y-%m-%d %H:%M} UTC by {row.decided_by}")
+        return row
+
+    def get_request(self, request_id: str) -> ExemptionRequest | None:
+        row = self._session.get(ExemptionRequestRow, request_id)
+        return None if row is None else _request(row)
+
+    def requests(self, *, status: RequestStatus | None = None) -> list[ExemptionRequest]:
+        """Every request (or those in one status), oldest first."""
+        query = select(ExemptionRequestRow)
+        if status is not None:
+            query = query.where(ExemptionRequestRow.status == status)
+        query = query.order_by(ExemptionRequestRow.requested_at, ExemptionRequestRow.id)
+        return [_request(row) for row in self._session.scalars(query)]
+
+
+def _end_problems(where: Location, ends: dt.datetime, now: dt.datetime) -> list[Problem]:
+    if ends.tzinfo is None or ends.utcoffset() is None:
+        return [Problem(where, "`ends` has no time zone", "give the end date in UTC")]
+    if ends <= now:
+        return [Problem(where, f"`ends` ({ends.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC) is not in the future",
+                        "an exemption that has already ended excuses nothing")]
+    return []
+
+
+def _request(row: ExemptionRequestRow) -> ExemptionRequest:
+    status: RequestStatus = "approved" if row.status == "approved" else (
+        "rejected" if row.status == "rejected" else PENDING)
+    return ExemptionRequest(id=row.id, restriction=row.restriction_id, device=row.device_id,
+                            holder=row.holder_email, reason=row.reason, ends=row.ends, requested_at=row.requested_at,
+                            requested_by=row.requested_by, status=status, decided_at=row.decided_at,
+                            decided_by=row.decided_by, decision_note=row.decision_note, exemption=row.exemption_id)
+
+
+def _request_details(request: ExemptionRequest) -> dict[str, object]:
+    return {"restriction": request.restriction, "device": request.device, "holder": request.holder,
+            "reason": request.reason, "ends": request.ends.astimezone(dt.UTC).isoformat()}
 
 
 def _record(row: ExemptionRow) -> ExemptionRecord:

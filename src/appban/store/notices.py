@@ -18,11 +18,11 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from appban.notify import DedupKey, Notice, NoticeKind
+from appban.notify import HOLDER_KINDS, DedupKey, Notice, NoticeKind
 from appban.store.bulk import chunked
 from appban.store.tables import NoticeRow
 
-__all__ = ["NoticeRecord", "NoticeRepository"]
+__all__ = ["DeviceNotice", "NoticeRecord", "NoticeRepository"]
 
 QUEUED, SENT, DEAD, COVERED = "queued", "sent", "dead", "covered"
 _ERROR_LENGTH = 2_000
@@ -40,6 +40,20 @@ class NoticeRecord:
     created_at: dt.datetime
     sent_at: dt.datetime | None
     next_attempt_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceNotice:
+    """One item told to a device's holder, with the delivery state of the message that carried it (a digest's,
+    when `digest`)."""
+
+    key: DedupKey
+    created_at: dt.datetime
+    status: str  # queued, sent or dead
+    sent_at: dt.datetime | None
+    attempts: int
+    last_error: str | None
+    digest: bool
 
 
 def _key(row: NoticeRow) -> DedupKey:
@@ -150,6 +164,23 @@ class NoticeRepository:
         """Every stored message (not the items a digest covers), oldest first."""
         return self._records(list(self._session.scalars(
             select(NoticeRow).where(NoticeRow.status != COVERED).order_by(NoticeRow.id))))
+
+    def for_device(self, device_id: str, *, limit: int = 50) -> list[DeviceNotice]:
+        """The items told to holders about one device (grace, reminder, cut-off, restored), newest first, each
+        with the delivery state of its message (the `ix_notices_kind_device_id_restriction_id` index)."""
+        kinds = sorted(str(kind) for kind in HOLDER_KINDS)
+        query = (select(NoticeRow).where(NoticeRow.kind.in_(kinds), NoticeRow.device_id == device_id)
+                 .order_by(NoticeRow.created_at.desc(), NoticeRow.id.desc()).limit(limit))
+        rows = list(self._session.scalars(query))
+        carriers = {row.id: row for row in self._session.scalars(select(NoticeRow).where(
+            NoticeRow.id.in_(sorted({row.message_id for row in rows if row.message_id is not None}))))}
+        out: list[DeviceNotice] = []
+        for row in rows:
+            message = carriers.get(row.message_id, row) if row.message_id is not None else row
+            out.append(DeviceNotice(key=_key(row), created_at=row.created_at, status=message.status,
+                                    sent_at=message.sent_at, attempts=message.attempts,
+                                    last_error=message.last_error, digest=row.message_id is not None))
+        return out
 
     def counts(self) -> dict[str, int]:
         """How many rows per status."""

@@ -12,9 +12,16 @@ from collections.abc import Hashable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from appban.store.tables import AdoptionRow, OrganisationRow, OrganisationSettingsRow, RestrictionVersionRow
+from appban.store.tables import (
+    AdoptionRow,
+    GateChangeRow,
+    InventoryReportRow,
+    OrganisationRow,
+    OrganisationSettingsRow,
+    RestrictionVersionRow,
+)
 
-__all__ = ["policy_stamp"]
+__all__ = ["data_stamp", "policy_stamp"]
 
 
 def policy_stamp(session: Session) -> Hashable:
@@ -30,3 +37,13 @@ def policy_stamp(session: Session) -> Hashable:
     settings = session.execute(select(OrganisationSettingsRow.organisation_id, OrganisationSettingsRow.staleness_days)
                                .order_by(OrganisationSettingsRow.organisation_id)).all()
     return (tuple(counts), tuple(tuple(row) for row in settings))
+
+
+def data_stamp(session: Session) -> Hashable:
+    """Equal stamps mean the same policy, devices, findings and inventory reports: what dashboard counts are
+    computed from (appban.service.summaries). Every change of a device or a finding writes a `gate_changes`
+    row and every report an `inventory_reports` row, so their newest ids move with any change (two index
+    look-ups)."""
+    newest = session.execute(select(select(func.max(GateChangeRow.id)).scalar_subquery(),
+                                    select(func.max(InventoryReportRow.id)).scalar_subquery())).one()
+    return (policy_stamp(session), tuple(newest))

@@ -41,6 +41,7 @@ __all__ = [
     "Base",
     "DeviceAppRow",
     "DeviceRow",
+    "ExemptionRequestRow",
     "ExemptionRow",
     "FindingEventRow",
     "FindingRow",
@@ -320,6 +321,28 @@ class ExemptionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(Text)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ExemptionRequestRow(Base):
+    """Someone asks the restriction's issuer to excuse a device or a holder (revision 0007): `pending` until an
+    admin approves it (`exemption_id` names the exemption granted) or rejects it (`decision_note` says why)."""
+
+    __tablename__ = "exemption_requests"
+    __table_args__ = (CheckConstraint("(device_id IS NULL) <> (holder_email IS NULL)", name="one_subject"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    restriction_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("restrictions.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(DEVICE_ID_LENGTH))
+    holder_email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    reason: Mapped[str] = mapped_column(Text)
+    ends: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # the end the requester wants
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    requested_by: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(WORD_LENGTH), index=True)  # pending, approved, rejected
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    exemption_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
 
 
 class AttestationRow(Base):

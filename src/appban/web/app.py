@@ -40,14 +40,25 @@ from appban.api.auth import Caller
 from appban.api.backend import Backend
 from appban.api.metrics import FleetMetrics, RequestMetrics
 from appban.api.routes.devices import worst_state
+from appban.api.routes.exemptions import approve_request, decide_refusal, file_request
+from appban.api.routes.restrictions import parse_file
 from appban.api.scope import Work, scoped
 from appban.api.token_cache import TokenCache
 from appban.audit import AuditEvent
-from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
+from appban.errors import AppbanError, Conflict, InvalidInput, Location, NotFound, Problem
 from appban.model import App, ChildPolicy, Exemption, FindingState, Lifecycle, Ownership, Platform, Restriction
 from appban.policy import due, lifecycle
 from appban.risk import to_html
-from appban.service import ContextCache, compliance_counts, evaluate_pairs, restriction_counts
+from appban.service import (
+    ComplianceCounts,
+    ContextCache,
+    Counted,
+    CountsCache,
+    Reading,
+    compliance_counts,
+    evaluate_pairs,
+    impact,
+)
 from appban.store import (
     AdoptionRepository,
     AssessmentRepository,
@@ -56,13 +67,16 @@ from appban.store import (
     DeviceRepository,
     ExemptionRecord,
     ExemptionRepository,
+    ExemptionRequest,
     FindingRepository,
     HolderRepository,
     InventoryRepository,
+    NoticeRepository,
     RestrictionRepository,
     StoredFinding,
     UserInfo,
     UserRepository,
+    data_stamp,
 )
 from appban.web import charts
 from appban.web.sessions import COOKIE, CSRF_FIELD, Session, Sessions
@@ -73,6 +87,10 @@ HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
 DEVICE_CURSOR_LENGTH = 512  # the longest device id the store keeps
 DUE_WITHIN = dt.timedelta(days=30)
+TREND_DAYS = 30  # the overview's trend chart
+ENDING_SOON = dt.timedelta(days=14)
+DRAFT_LIMIT = 64 * 1024  # characters of a what-if draft
+EXAMPLE_DEVICES = 20  # affected devices a what-if lists
 ASSESSMENT_ID = re.compile(r"asm_[0-9a-f]{16}")
 STATE_ORDER = [s.state for s in charts.STATES]
 SEVERITY = ["non_compliant", "grace", "unknown", "advised", "exempt", "compliant"]
@@ -105,6 +123,16 @@ class Viewer:
     def actor(self) -> str:
         """How the audit log names this user."""
         return f"user:{self.user.id} ({self.user.username})"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """An exemption request as the exemptions page lists it: why the user may not decide it (None: may), and
+    the last day it asks for."""
+
+    request: ExemptionRequest
+    refusal: str | None
+    last_day: dt.date
 
 
 def _utc_now() -> dt.datetime:
@@ -146,6 +174,7 @@ class WebApp:
         self.backend = Backend(database=database, clock=clock, contexts=ContextCache(),
                                tokens=TokenCache(database, clock), limits=Limits.from_environment(),
                                requests=RequestMetrics(), fleet=FleetMetrics(database, clock))
+        self.counts: CountsCache[ComplianceCounts] = CountsCache()  # the overview's counts, kept between views
         environment = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                          trim_blocks=False, auto_reload=False)
         self.templates = Jinja2Templates(env=environment)
@@ -159,6 +188,23 @@ class WebApp:
         env.globals["states"] = charts.STATES
 
     # --- plumbing -------------------------------------------------------------------------------------------
+
+    def _counts(self, work: Work) -> Counted[ComplianceCounts]:
+        """The subtree's compliance counts, recounted only when the data changed and, on a fleet where counting
+        takes long, served from the last count while a background refresh runs (appban.service.summaries)."""
+        home = work.home
+
+        def compute() -> ComplianceCounts:
+            return compliance_counts(work.session, work.context, home, work.now, days=TREND_DAYS)
+
+        def refresh() -> Reading[ComplianceCounts]:
+            with self.database.session() as session:
+                stamp = data_stamp(session)  # before the counts: a change in between only makes them newer
+                context = self.backend.contexts.get(session)
+                now = self.clock()
+                return Reading(stamp, now, compliance_counts(session, context, home, now, days=TREND_DAYS))
+
+        return self.counts.get(home, data_stamp(work.session), work.now, compute, refresh)
 
     def viewer(self, request: Request) -> Viewer:
         """The signed-in user of this request; _SignIn (to the sign-in page) when there is none."""
@@ -250,7 +296,8 @@ class WebApp:
         with self.work(viewer) as work:
             visible = work.visible_restrictions()
             shown = {r.id for r in visible}
-            report = compliance_counts(work.session, work.context, work.home, work.now, days=30)
+            counted = self._counts(work)
+            report = counted.value
             adoptions = AdoptionRepository(work.session).all()
             tree = work.tree
             own: dict[str, Counter[str]] = {org: Counter() for org in work.organisations}
@@ -282,24 +329,27 @@ class WebApp:
         bars = charts.stacked_bars(chart_rows, title="Devices in scope by finding state, per organisation",
                                    description="Each bar is one organisation's own devices in scope of the "
                                    "restrictions shown, divided by state; the table below gives the numbers.")
-        line = charts.trend_chart(trend, title="Non-compliant and in-grace findings over the last 30 days",
+        line = charts.trend_chart(trend, title=f"Non-compliant and in-grace findings over the last {TREND_DAYS} days",
                                   description=_trend_description(trend))
         return self.render(request, "overview.html", viewer, nav="overview", rows=rows, restrictions=restrictions,
                            due_items=due_items, pending=pending, trend=trend, trend_svg=line, bars_svg=bars,
                            chart_rows=chart_rows, today=work.now.date(), devices=report.devices,
-                           stale=report.stale_devices, home=tree.organisations[work.home].name)
+                           stale=report.stale_devices, home=tree.organisations[work.home].name,
+                           counted_at=counted.at, counts_stale=counted.stale)
 
     # --- restrictions ---------------------------------------------------------------------------------------
 
-    def restriction(self, request: Request) -> Response:
-        viewer = self.viewer(request)
+    def restriction(self, request: Request, *, viewer: Viewer | None = None,
+                    what_if: Mapping[str, Any] | None = None) -> Response:
+        viewer = viewer or self.viewer(request)
         restriction_id = request.path_params["restriction_id"]
         with self.work(viewer) as work:
             restriction = work.restriction(restriction_id)
             history = RestrictionRepository(work.session).history(restriction_id)
             if not history:
                 raise NotFound(f"no restriction `{restriction_id}`")
-            summaries = restriction_counts(work.session, work.context, work.home, work.now)
+            counted = self._counts(work)
+            summaries = counted.value.restrictions
             summary = next((s for s in summaries if s.restriction == restriction_id), None)
             by_org = dict(summary.by_organisation) if summary else {}
             names = {org: work.tree.organisations[org].name for org in by_org}
@@ -339,10 +389,59 @@ class WebApp:
                                                   f"version {history[index - 1].version}" if index else "",
                                                   f"version {stored.version}", lineterm="")) if index else ""
             versions.append({"stored": stored, "diff": diff})
+        if what_if is None:
+            what_if = {"draft": history[-1].text, "error": None, "result": None}
         return self.render(request, "restriction.html", viewer, nav="overview", r=restriction, state=state,
                            managed=managed, issuer=issuer, rows=rows, totals=totals, bars_svg=bars,
                            evidence=evidence, adoptions=adoptions, pending=pending, versions=list(reversed(versions)),
-                           exemptions=exemptions)
+                           exemptions=exemptions, what_if=what_if, counted_at=counted.at,
+                           counts_stale=counted.stale, status=422 if what_if.get("error") else 200)
+
+    async def what_if(self, request: Request) -> Response:
+        """The impact of an edited draft of this restriction, as `appban policy impact` computes it; stores
+        nothing. A draft that does not parse gives one line saying where and what, on the page."""
+        viewer, fields = await self.checked_form(request)
+        restriction_id = request.path_params["restriction_id"]
+        text = fields.get("draft", "").replace("\r\n", "\n")
+        outcome = await run_in_threadpool(self._what_if, viewer, restriction_id, text)
+        return await run_in_threadpool(lambda: self.restriction(request, viewer=viewer, what_if=outcome))
+
+    def _what_if(self, viewer: Viewer, restriction_id: str, text: str) -> dict[str, Any]:
+        outcome: dict[str, Any] = {"draft": text, "error": None, "result": None}
+        with self.work(viewer) as work:
+            restriction = work.restriction(restriction_id)  # NotFound unless the user sees it
+            if not (viewer.may(Permission.MANAGE) and work.manages(restriction)):
+                raise HTTPException(403, "only admins of the issuer try drafts of a restriction")
+            try:
+                if not text.strip():
+                    raise InvalidInput.at("draft", "the draft is empty: paste or edit the restriction's YAML")
+                if len(text) > DRAFT_LIMIT:
+                    raise InvalidInput.at("draft", f"the draft is longer than {DRAFT_LIMIT} characters")
+                parsed = parse_file(work, text, f"{restriction_id}.yaml")
+                if parsed.restriction.id != restriction_id:
+                    raise InvalidInput.at(f"{restriction_id}.yaml", f"the draft's id is `{parsed.restriction.id}`: "
+                                          f"keep `{restriction_id}` to try a change of this restriction")
+                result = impact(work.session, work.context, parsed.restriction, work.now)
+            except AppbanError as error:
+                outcome["error"] = _one_line(error)
+                return outcome
+            except (ValueError, TypeError, KeyError, RecursionError) as error:  # never a 500 for a bad draft
+                outcome["error"] = f"{restriction_id}.yaml: the draft cannot be read ({type(error).__name__})"
+                return outcome
+            finally:
+                work.session.rollback()  # a what-if stores nothing
+            names = {org: work.tree.organisations[org].name for org in result.summary.by_organisation
+                     if work.sees(org)}
+            affected = [a for a in result.affected if work.sees(a.organisation)]
+        by_org = sorted(((names[org], counts) for org, counts in result.summary.by_organisation.items()
+                         if org in names), key=lambda row: row[0])
+        totals: Counter[str] = Counter()
+        for _, counts in by_org:
+            totals.update(counts)
+        outcome["result"] = {"rows": by_org, "totals": totals, "devices": affected[:EXAMPLE_DEVICES],
+                             "devices_total": len(affected), "organisations": len(by_org),
+                             "title": parsed.restriction.title}
+        return outcome
 
     # --- devices --------------------------------------------------------------------------------------------
 
@@ -428,13 +527,19 @@ class WebApp:
                                  "visible": visible, "manages": bool(visible and rule and work.manages(
                                      rule.restriction)), "finding": item, "state": item.verdict.state.value})
             organisation = work.tree.organisations[device.organisation].name
+            notices = NoticeRepository(work.session).for_device(device_id, limit=50)
+            requests = work.visible_requests(r for r in ExemptionRepository(work.session).requests()
+                                             if r.device == device_id
+                                             or (device.holder is not None and r.holder == device.holder))
             now = work.now
         state = worst_state(list(stored.values())).value
         return self.render(request, "device.html", viewer, nav="devices", device=device, organisation=organisation,
                            inventory=inventory, apps=[(entry, since.get(entry.app)) for entry in apps],
                            reports=reports, findings=findings, holder=holder, history=history,
                            exemptions=exemptions, state=state, default_ends=(now + dt.timedelta(days=30)).date(),
-                           granted=request.query_params.get("granted"))
+                           granted=request.query_params.get("granted"), notices=notices, requests=requests,
+                           requested=request.query_params.get("requested"),
+                           may_request=viewer.may(Permission.REQUEST_EXEMPTION))
 
     # --- exemptions -----------------------------------------------------------------------------------------
 
@@ -449,17 +554,27 @@ class WebApp:
             managed = {rule_id for rule_id, rule in work.context.rules.items() if work.manages(rule.restriction)}
             grantable = [rule.restriction for rule_id, rule in sorted(work.context.rules.items())
                          if rule_id in managed]
-            soon = work.now + dt.timedelta(days=14)
+            soon = work.now + ENDING_SOON
             for item in items:
                 item["manages"] = item["record"].exemption.restriction in managed
                 item["expiring"] = item["state"] == "active" and item["record"].exemption.ends <= soon
             default_ends = (work.now + dt.timedelta(days=30)).date()
+            requests = [RequestView(r, decide_refusal(work, r) if r.status == "pending" else None, _last_day(r.ends))
+                        for r in work.visible_requests(ExemptionRepository(work.session).requests())]
+            requestable = work.visible_restrictions()
+        items.sort(key=lambda item: (item["state"] != "active", item["record"].exemption.ends))
+        expiring = [item for item in items if item["expiring"]]
         if wanted:
             items = [item for item in items if item["state"] == wanted]
-        items.sort(key=lambda item: (item["state"] != "active", item["record"].exemption.ends))
+        pending = [r for r in requests if r.request.status == "pending"]
+        decided = sorted((r for r in requests if r.request.status != "pending"),
+                         key=lambda r: r.request.decided_at or r.request.requested_at, reverse=True)[:50]
         return self.render(request, "exemptions.html", viewer, status=422 if errors else 200, nav="exemptions",
                            items=items, grantable=grantable, errors=errors or [], form=form or {},
-                           default_ends=default_ends, wanted=wanted, done=request.query_params.get("done"))
+                           default_ends=default_ends, wanted=wanted, done=request.query_params.get("done"),
+                           expiring=expiring, pending=pending, decided=decided, requestable=requestable,
+                           may_request=viewer.may(Permission.REQUEST_EXEMPTION),
+                           soon_days=ENDING_SOON.days)
 
     async def grant(self, request: Request) -> Response:
         viewer, fields = await self.checked_form(request)
@@ -522,6 +637,77 @@ class WebApp:
             ExemptionRepository(work.session).grant(exemption, actor=viewer.actor, now=work.now)
             evaluate_pairs(work.session, work.context, pairs, work.now)
         return exemption.id
+
+    async def file_request(self, request: Request) -> Response:
+        """A request for an exemption (admins and analysts): pending until the issuer's admins decide."""
+        viewer, fields = await self.checked_form(request)
+        if not viewer.may(Permission.REQUEST_EXEMPTION):
+            raise HTTPException(403, f"a `{viewer.user.role}` may not ask for exemptions (it changes nothing)")
+
+        def store() -> str:
+            restriction_id = fields.get("restriction", "").strip()
+            device_id = fields.get("device", "").strip() or None
+            holder = fields.get("holder", "").strip().lower() or None
+            reason = fields.get("reason", "").strip()
+            problems = []
+            if (device_id is None) == (holder is None):
+                problems.append("name exactly one device or one holder")
+            if not reason:
+                problems.append("the reason must say why, in words the approver and an auditor will read")
+            ends = _end_of_day(fields.get("ends", ""), problems)
+            if problems:
+                raise InvalidInput([Problem(Location("request"), message) for message in problems])
+            assert ends is not None
+            with self.work(viewer) as work:
+                return file_request(work, restriction=restriction_id, device=device_id, holder=holder,
+                                    reason=reason[:2000], ends=ends, actor=viewer.actor).id
+
+        return await self._change(request, viewer, fields, store, "requested")
+
+    async def decide(self, request: Request) -> Response:
+        """Approve (the exemption is granted as by a grant, the devices judged again) or reject with a reason."""
+        decision = request.path_params["decision"]
+        if decision not in ("approve", "reject"):
+            raise HTTPException(404)
+        viewer, fields = await self.checked_form(request)
+        request_id = str(request.path_params["request_id"])
+
+        def store() -> str:
+            with self.work(viewer) as work:
+                found = work.exemption_request(request_id)  # NotFound unless the user sees it
+                refusal = decide_refusal(work, found)
+                if refusal is not None:
+                    raise HTTPException(403, refusal)
+                if decision == "reject":
+                    ExemptionRepository(work.session).reject(request_id, reason=fields.get("reason", "")[:2000],
+                                                             actor=viewer.actor, now=work.now)
+                    return request_id
+                problems: list[str] = []
+                ends = _end_of_day(fields.get("ends", ""), problems) if fields.get("ends") else None
+                if problems:
+                    raise InvalidInput.at("approval", problems[0])
+                approved = approve_request(work, request_id, approver=viewer.user.username, ends=ends,
+                                           note=fields.get("note", "").strip()[:2000] or None, actor=viewer.actor)
+                return approved.exemption or request_id
+
+        return await self._change(request, viewer, fields, store, "approved" if decision == "approve" else "rejected")
+
+    async def _change(self, request: Request, viewer: Viewer, fields: Mapping[str, str], store: Callable[[], str],
+                      done: str) -> Response:
+        """Run a change; on bad input, the exemptions page with the problems (422); else back where it came from."""
+        messages: list[str] = []
+        try:
+            changed = await run_in_threadpool(store)
+        except InvalidInput as error:
+            messages = [problem.message + (f" ({problem.hint})" if problem.hint else "") for problem in error.problems]
+        except Conflict as error:
+            messages = [error.diagnosis]
+        if messages:
+            return await run_in_threadpool(lambda: self.exemptions(request, errors=messages, form=fields,
+                                                                   viewer=viewer))
+        back = _local_path(fields.get("return_to"), "/exemptions")
+        separator = "&" if "?" in back else "?"
+        return _secured(RedirectResponse(f"{back}{separator}{done}={urllib.parse.quote(changed)}", 303))
 
     async def revoke(self, request: Request) -> Response:
         viewer, fields = await self.checked_form(request)
@@ -627,14 +813,17 @@ class WebApp:
 
 
 def create_web(database: Database, *, clock: Callable[[], dt.datetime] = _utc_now, secret: bytes | str,
-               secure_cookies: bool = False) -> Starlette:
+               secure_cookies: bool = False, counts: CountsCache[ComplianceCounts] | None = None) -> Starlette:
     """The dashboard on an open database whose schema is current.
 
     `secret` signs the session cookies (the server passes APPBAN_SECRET); `secure_cookies` marks them Secure,
-    which the server does when its public URL is https.
+    which the server does when its public URL is https. `counts` keeps the overview's counts between views
+    (default: appban.service.CountsCache's defaults).
     """
     key = secret.encode() if isinstance(secret, str) else secret
     web = WebApp(database, clock=clock, secret=key, secure_cookies=secure_cookies)
+    if counts is not None:
+        web.counts = counts
 
     def sync(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -648,11 +837,14 @@ def create_web(database: Database, *, clock: Callable[[], dt.datetime] = _utc_no
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.logout, methods=["POST"]),
         Route("/restrictions/{restriction_id}", sync(web.restriction), methods=["GET"]),
+        Route("/restrictions/{restriction_id}/what-if", web.what_if, methods=["POST"]),
         Route("/devices", sync(web.devices), methods=["GET"]),
         Route("/devices/{device_id:path}", sync(web.device), methods=["GET"]),
         Route("/exemptions", sync(lambda request: web.exemptions(request)), methods=["GET"]),
         Route("/exemptions", web.grant, methods=["POST"]),
         Route("/exemptions/{exemption_id}/revoke", web.revoke, methods=["POST"]),
+        Route("/exemptions/requests", web.file_request, methods=["POST"]),
+        Route("/exemptions/requests/{request_id}/{decision:str}", web.decide, methods=["POST"]),
         Route("/assessments", sync(web.assessments), methods=["GET"]),
         Route("/assessments/{assessment_id}", sync(web.assessment), methods=["GET"]),
         Route("/audit", sync(web.audit), methods=["GET"]),
@@ -738,6 +930,31 @@ def _pending_adoptions(work: Work, restrictions: Iterable[Restriction], adoption
                         "pending": [tree.organisations[o].name for o in pending],
                         "declined": [tree.organisations[o].name for o in declined]})
     return out
+
+
+def _end_of_day(text: str, problems: list[str]) -> dt.datetime | None:
+    """The end of a last day given as YYYY-MM-DD (through the whole day, UTC); None with a problem added."""
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        problems.append("the end date must be a date (YYYY-MM-DD)")
+        return None
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+def _last_day(ends: dt.datetime) -> dt.date:
+    """The last day an end (the start of the day after, as `_end_of_day` makes it) still covers."""
+    return (ends.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date()
+
+
+def _one_line(error: AppbanError) -> str:
+    """An error as one line for a page: the first problem of an InvalidInput, saying how many more there are."""
+    if isinstance(error, InvalidInput):
+        more = len(error.problems) - 1
+        text = str(error.problems[0]) + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+    else:
+        text = error.diagnosis or type(error).__name__
+    return " ".join(text.split())[:500]
 
 
 def _exemption_view(record: ExemptionRecord, now: dt.datetime) -> dict[str, Any]:
