@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -80,3 +82,32 @@ def test_a_bad_cursor_is_422(world: World) -> None:
     page = world.get("admin-a", "/api/v1/devices", params={"limit": 1}).json()
     other = world.get("admin-a", "/api/v1/devices", params={"limit": 1, "cursor": page["next"], "sort": "-id"})
     assert "another query" in error(other, 422)["message"]
+
+
+def test_a_client_gone_mid_upload_is_no_server_error_and_stores_nothing(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """A proxy that gives up on a slow push disconnects mid-body: logged as the client leaving, never as a 500."""
+    devices = world.device_count()
+    chunks: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"device_id,app_id,platform,observed_at\n", "more_body": True},
+        {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "path": "/api/v1/inventory/csv", "raw_path": b"/api/v1/inventory/csv", "query_string": b"",
+             "headers": [(b"content-type", b"text/csv"), (b"content-length", b"100000"),
+                         *((k.lower().encode(), v.encode()) for k, v in world.auth("source-a").items())],
+             "client": ("127.0.0.1", 5000), "server": ("appban", 80), "scheme": "http", "root_path": ""}
+    with caplog.at_level(logging.INFO, logger="appban"):
+        asyncio.run(world.app(scope, receive, send))  # type: ignore[arg-type]
+    started = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in started] in ([], [400])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "client went away during POST /api/v1/inventory/csv" in caplog.text
+    assert world.device_count() == devices

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from appban.errors import AppbanError, Conflict, InvalidInput, NotFound, Problem, StorageUnavailable
 
@@ -187,6 +188,15 @@ async def _on_data(_request: Request, _error: Exception) -> JSONResponse:
                                      hint="check lengths and characters of the values sent"))
 
 
+async def _on_disconnect(request: Request, _error: Exception) -> JSONResponse:
+    """The client went away while sending its body (it gave up, or its proxy timed out): nothing was stored, the
+    answer reaches nobody, and it is no server error."""
+    logger.info("client went away during %s %s before its body was complete; nothing stored", request.method,
+                request.url.path)
+    return _respond(400, ErrorDetail(code="bad_request", message="the request body ended before it was complete",
+                                     hint="send the whole body again"))
+
+
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
     return _respond(500, ErrorDetail(code="internal", message="internal error; it was logged",
@@ -201,6 +211,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(IntegrityError, _on_integrity)
     app.add_exception_handler(DataError, _on_data)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -11,17 +11,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 from appban.notify.interface import DeliveryError, Notice
 
-__all__ = ["SmtpSettings", "SmtpTransport", "message_of"]
+__all__ = ["SmtpSettings", "SmtpTransport", "message_id", "message_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +62,21 @@ def message_of(notice: Notice, sender: str) -> EmailMessage:
     message["To"] = notice.recipient
     message["Subject"] = notice.subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Message-ID"] = message_id(notice, sender)
     message["X-Appban-Notice"] = notice.key.text()
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(notice.text)
     message.add_alternative(notice.html, subtype="html")
     message["Content-Language"] = notice.language  # after the bodies: set_content drops Content-* headers
     return message
+
+
+def message_id(notice: Notice, sender: str) -> str:
+    """The notice's `Message-ID`, the same at every attempt (derived from its dedup key, unique in the store), so
+    a receiver can drop a message delivered twice (a worker killed between sending and recording it)."""
+    digest = hashlib.sha256(notice.key.text().encode()).hexdigest()[:40]
+    domain = sender.rpartition("@")[2] or "appban.invalid"
+    return f"<notice.{digest}@{domain}>"
 
 
 class SmtpTransport:

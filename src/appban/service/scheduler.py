@@ -8,9 +8,13 @@ at a time does this part; on SQLite the transaction holds the single write lock)
    out of it;
 2. the notices due now (appban.notify.compose), minus every item already recorded, enqueued.
 
-Then, in transactions of `batch` messages each, queued messages due for an attempt are claimed (`FOR UPDATE
-SKIP LOCKED` on PostgreSQL: several workers take different ones), delivered, and marked sent, to be retried
-later (exponential backoff) or dead. Every transition and every notice happens once, however many workers run.
+Then, in transactions of `batch` messages each (1 by default), queued messages due for an attempt are claimed
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL: several workers take different ones), delivered, and marked sent, to be
+retried later (exponential backoff) or dead. Every transition and every notice happens once, however many workers
+run. The one exception is a crash between a message's delivery and its transaction's commit (the process
+killed, the database gone): the message is still queued and the next round delivers it again, with the same
+`Message-ID` and `X-Appban-Notice`, so the receiver can recognise it. One message per transaction keeps that to
+at most one message per crash and worker (docs/notices.md, "Crashes").
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ class Scheduler:
     def __init__(self, database: Database, *, transport: Transport | None, link: Callable[[str], str],
                  owners: Mapping[str, tuple[str, ...]] | None = None, settings: Settings | None = None,
                  retry: RetryPolicy | None = None, contexts: ContextCache | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), batch: int = 20) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), batch: int = 1) -> None:
         self._database = database
         self._transport = transport
         self._link = link
@@ -122,7 +126,9 @@ class Scheduler:
         self._retry = retry or RetryPolicy()
         self._contexts = contexts or ContextCache()
         self._clock = clock
-        self._batch = batch
+        if batch < 1:
+            raise ValueError("a delivery transaction needs at least one message")
+        self._batch = batch  # messages per delivery transaction: what a crash may deliver twice
         self._since: dt.datetime | None = None
         self._stop = threading.Event()
 
