@@ -29,6 +29,7 @@ from rich.tree import Tree
 
 from appban import __version__
 from appban.access import Role, TokenInfo
+from appban.audit import AuditEntry, AuditEvent
 from appban.catalog import default_catalog
 from appban.demo import DEFAULT_SEED, DEFAULT_WEEKS, DEMO_URL, MAX_WEEKS, DemoResult, build_demo, state_counts
 from appban.errors import AppbanError, InvalidInput, Location, NotFound, Problem
@@ -36,6 +37,7 @@ from appban.export import TARGETS as EXPORT_TARGETS
 from appban.export import generate_key as generate_feed_key
 from appban.export import load_private_key, load_public_key, verify_feed
 from appban.gate.links import PAGE_PREFIX, Links
+from appban.gate.seals import DecisionSeal, SealCheck, check_lines
 from appban.inventory import FORMATS, InventoryFormat, ReportDefaults, inventory_format, read_holder_map
 from appban.inventory.records import parse_timestamp
 from appban.merkle import (
@@ -595,17 +597,22 @@ def audit_verify(
     key: Annotated[str | None, typer.Option(
         help="The public key the checkpoint was signed with: a file, or the base64 line `feed keygen` printed.")
     ] = None,
+    decisions: Annotated[list[Path] | None, typer.Option(
+        "--decisions", help="The gate's decision log (repeat for every file of every gate process, oldest first): "
+        "each run of lines sealed in the audit log must be there unchanged.")] = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Recompute the audit log's hash chain (and, given a checkpoint, its Merkle tree); exit 1 and list every
-    break if it was tampered with."""
+    """Recompute the audit log's hash chain (and, given a checkpoint, its Merkle tree; given decision logs, their
+    seals); exit 1 and list every break if it was tampered with."""
     with _errors_exit():
         published = _read_checkpoint(checkpoint, key) if checkpoint is not None else None
     with _errors_exit(), _database(database) as db, db.session() as session:
         log = AuditLog(session)
         breaks = log.verify()
         leaves = log.leaves()
+        sealed = log.page(events=[AuditEvent.GATE_DECISIONS], newest_first=False, limit=None)
     count = len(leaves)
+    checked = _check_decision_logs(decisions, sealed, breaks) if decisions else None
     if published is not None:
         if published.size > count:
             breaks.append(f"checkpoint {checkpoint}: it covers {published.size} entries, the log holds {count}: "
@@ -620,6 +627,33 @@ def audit_verify(
         raise typer.Exit(1)
     pinned = f", and begins with the {published.size} entries of {checkpoint}" if published is not None else ""
     out.print(f"audit log: {count} entries, chain intact{pinned}", markup=False)
+    if checked is not None:
+        out.print(f"decision log: {checked.lines} lines, {checked.seals} sealed run(s) intact, {checked.unsealed} "
+                  "line(s) not sealed yet (written since the last seal, or while the database was away)",
+                  markup=False)
+
+
+def _check_decision_logs(files: list[Path], sealed: list[AuditEntry], breaks: list[str]) -> SealCheck:
+    """Recompute every `gate:decisions` seal from the files; their problems go to `breaks`."""
+    seals: list[DecisionSeal] = []
+    for entry in sealed:
+        try:
+            seals.append(DecisionSeal.from_details(entry.details))
+        except ValueError as error:
+            breaks.append(f"{entry.describe()}: {error}")
+
+    def lines() -> Iterator[bytes]:
+        for path in files:
+            try:
+                with path.open("rb") as handle:
+                    yield from handle
+            except OSError as error:
+                raise InvalidInput.at(str(path), f"cannot read the decision log: {error.strerror}") from None
+
+    with _errors_exit():
+        checked = check_lines(lines(), seals)
+    breaks += [f"decision log: {problem}" for problem in checked.problems]
+    return checked
 
 
 @audit_app.command("checkpoint")

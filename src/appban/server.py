@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
+from appban.audit import AuditEvent
 from appban.errors import InvalidInput
-from appban.gate import DecisionLog, Follower, GateApp, GateListener, Links, RemediationApp
+from appban.gate import DecisionLog, DecisionSeal, Follower, GateApp, GateListener, Links, RemediationApp
 from appban.gate.asgi import Message, Receive, Scope, Send
-from appban.store import Database, database_url
+from appban.store import AuditLog, Database, database_url
 
 if TYPE_CHECKING:  # imported where used: the API is built by its own module, which imports no server code
     from appban.api import HealthReport
@@ -85,6 +86,7 @@ class Settings:
     device_header: str = "X-Device-Id"  # APPBAN_GATE_DEVICE_HEADER
     allow_unknown_devices: bool = False  # APPBAN_GATE_ALLOW_UNKNOWN
     decision_log: Path | None = Path("appban-decisions.jsonl")  # APPBAN_DECISION_LOG (`off`: none)
+    seal_seconds: float = 60.0  # APPBAN_DECISION_SEAL_SECONDS: how often the decision log is sealed in the audit log
     attestation_days: int = 30  # APPBAN_ATTESTATION_DAYS
     poll_seconds: float = 0.25  # APPBAN_GATE_POLL_MS (milliseconds in the variable)
     refresh_seconds: float = 30.0  # APPBAN_GATE_REFRESH_SECONDS
@@ -132,6 +134,7 @@ class Settings:
         poll = number("APPBAN_GATE_POLL_MS", defaults.poll_seconds * 1000, 20, 10_000) / 1000
         refresh = number("APPBAN_GATE_REFRESH_SECONDS", defaults.refresh_seconds, 1, 3_600)
         resync = number("APPBAN_GATE_RESYNC_SECONDS", defaults.resync_seconds, 0, 86_400)
+        seal = number("APPBAN_DECISION_SEAL_SECONDS", defaults.seal_seconds, 1, 86_400)
         listen_text = text("APPBAN_GATE_LISTEN", "")
         listen: tuple[str, int] | Path | None = None
         if listen_text.startswith("unix:") and len(listen_text) > 5:
@@ -147,7 +150,7 @@ class Settings:
         return cls(gate_listen=listen, public_url=url, secret=secret, device_header=header,
                    allow_unknown_devices=allow in _TRUE, decision_log=None if log.lower() in ("off", "") else Path(log),
                    attestation_days=int(days),
-                   poll_seconds=poll, refresh_seconds=refresh, resync_seconds=resync)
+                   poll_seconds=poll, refresh_seconds=refresh, resync_seconds=resync, seal_seconds=seal)
 
 
 class AppbanServer:
@@ -164,7 +167,8 @@ class AppbanServer:
             logger.warning("%s is not set: remediation links are signed with a random key and change when appban "
                            "restarts", SECRET_VARIABLE)
         self.links = Links(secret.encode())
-        self.log = DecisionLog(settings.decision_log)
+        self.log = DecisionLog(settings.decision_log, sealer=self._seal_decisions, seal_every=settings.seal_seconds)
+        self._clock = clock
         self.follower = Follower(database, self.links, allow_unknown=settings.allow_unknown_devices, clock=clock,
                                  poll_interval=settings.poll_seconds, refresh_interval=settings.refresh_seconds,
                                  resync_interval=settings.resync_seconds)
@@ -204,6 +208,14 @@ class AppbanServer:
         """Stop following, then write out every queued decision."""
         self.follower.stop()
         self.log.close()
+
+    def _seal_decisions(self, seal: DecisionSeal) -> None:
+        """Store a run of the decision log's lines, counted and hashed, in the audit log (from its writer thread;
+        raises while the database is away, and the log keeps the run for its next seal)."""
+        log = self.settings.decision_log
+        with self.database.session() as session:
+            AuditLog(session).append(AuditEvent.GATE_DECISIONS, f"{seal.first}..{seal.last}", actor="gate",
+                                     at=self._clock(), details={**seal.details(), "file": log.name if log else ""})
 
     def health(self) -> HealthReport:
         """The gate's part of /healthz: ready, degraded (answering from an older table) or down."""

@@ -13,10 +13,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from appban.audit import AuditEvent
 from appban.cli import app as cli
 from appban.errors import InvalidInput
 from appban.server import ASGIApp, Settings, build_app
-from appban.store import Database
+from appban.store import AuditLog, Database
 
 from .support import seed_fleet, stub_api
 
@@ -42,10 +43,11 @@ def test_settings_come_from_the_environment_with_documented_defaults() -> None:
         "APPBAN_PUBLIC_URL": "https://appban.example.eu/", "APPBAN_SECRET": "s" * 32,
         "APPBAN_GATE_DEVICE_HEADER": "X-SSL-Client-Fingerprint", "APPBAN_GATE_ALLOW_UNKNOWN": "yes",
         "APPBAN_DECISION_LOG": "off", "APPBAN_ATTESTATION_DAYS": "14", "APPBAN_GATE_POLL_MS": "100",
-        "APPBAN_GATE_REFRESH_SECONDS": "5", "APPBAN_GATE_RESYNC_SECONDS": "0"})
+        "APPBAN_GATE_REFRESH_SECONDS": "5", "APPBAN_GATE_RESYNC_SECONDS": "0", "APPBAN_DECISION_SEAL_SECONDS": "30"})
     assert settings == Settings(public_url="https://appban.example.eu", secret="s" * 32,
                                 device_header="X-SSL-Client-Fingerprint", allow_unknown_devices=True, decision_log=None,
-                                attestation_days=14, poll_seconds=0.1, refresh_seconds=5.0, resync_seconds=0.0)
+                                attestation_days=14, poll_seconds=0.1, refresh_seconds=5.0, resync_seconds=0.0,
+                                seal_seconds=30.0)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -153,3 +155,36 @@ def test_serve_refuses_a_unix_socket_shared_by_several_workers(tmp_path: Path) -
                                       "--gate-listen", f"unix:{tmp_path / 'gate.sock'}"])
     assert result.exit_code == 2
     assert result.stderr.startswith("APPBAN_GATE_LISTEN: a Unix socket can serve one worker process only")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_decisions_written_are_sealed_in_the_audit_log_and_verify_catches_an_edited_line(
+        database: Database, database_url: str, tmp_path: Path) -> None:
+    tokens = seed_fleet(database)
+    decisions = tmp_path / "decisions.jsonl"
+    server = build_app(database, settings=Settings(secret="x" * 32, decision_log=decisions, seal_seconds=3600),
+                       api_factory=stub_api)
+
+    async def scenario() -> None:
+        async with running(server), httpx.AsyncClient(transport=httpx.ASGITransport(app=server),
+                                                      base_url="http://appban") as client:
+            for device in ("late-phone", "clean-phone") * 20:
+                await client.get("/gate/auth?service=mail",
+                                 headers={"X-Device-Id": device, "X-Appban-Gate-Token": tokens["eu"]})
+
+    asyncio.run(scenario())
+    with database.session() as session:
+        [entry] = AuditLog(session).page(events=[AuditEvent.GATE_DECISIONS], limit=None)
+    assert entry.actor == "gate" and entry.details["count"] == 40 and entry.details["file"] == "decisions.jsonl"
+    runner = CliRunner()
+    verified = runner.invoke(cli, ["audit", "verify", "--decisions", str(decisions), "--database", database_url])
+    assert verified.exit_code == 0, verified.output
+    assert "decision log: 40 lines, 1 sealed run(s) intact, 0 line(s) not sealed yet" in verified.stdout
+
+    lines = decisions.read_text().splitlines(keepends=True)
+    lines[8] = lines[8].replace('"result":"deny"', '"result":"allow"')  # late-phone let in, after the fact
+    decisions.write_text("".join(lines))
+    tampered = runner.invoke(cli, ["audit", "verify", "--decisions", str(decisions), "--database", database_url])
+    assert tampered.exit_code == 1
+    assert f"decision log: decisions {entry.details['first']}..{entry.details['last']}: the lines differ" in \
+        tampered.stderr

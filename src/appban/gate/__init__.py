@@ -28,6 +28,7 @@ from appban.gate.listener import MAX_HEAD, GateListener
 from appban.gate.log import DecisionLog
 from appban.gate.page import Item, PageView, render_message, render_page, render_unknown_device
 from appban.gate.remediation import RemediationApp
+from appban.gate.seals import DecisionSeal, SealCheck, SealRun, check_lines
 
 __all__ = [
     "ALLOWED",
@@ -38,6 +39,7 @@ __all__ = [
     "ChangeCursor",
     "Decision",
     "DecisionLog",
+    "DecisionSeal",
     "DecisionTable",
     "DeviceEntry",
     "DeviceInfo",
@@ -53,7 +55,10 @@ __all__ = [
     "RemediationApp",
     "RestrictionInfo",
     "Result",
+    "SealCheck",
+    "SealRun",
     "build_table",
+    "check_lines",
     "compile_device",
     "decide",
     "header_text",

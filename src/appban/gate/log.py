@@ -8,6 +8,10 @@ one file without interleaving parts of lines. `close` drains the deque before it
 loses nothing. Lines reach the operating system at each batch; they are not fsynced (a power cut can lose the
 last 50 ms). The deque has no bound: encoding a line costs about two microseconds, far less than answering a
 request, so it only grows if the disk stalls, and `pending` shows it.
+
+With a `sealer`, the writer also hashes the bytes it appends and, every `seal_every` seconds and at `close`,
+hands the run since the last seal to it (appban.gate.seals): the server stores it in the audit log. A seal
+that cannot be stored (the database is away) is kept and the next one covers both runs.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from json.encoder import encode_basestring
 from pathlib import Path
 
 from appban.gate.decision import Decision
+from appban.gate.seals import DecisionSeal, SealRun
 
 __all__ = ["DecisionLog"]
 
@@ -41,9 +48,15 @@ _Entry = tuple[str, dt.datetime, str, str | None, str | None, str | None, str | 
 class DecisionLog:
     """Appends decisions to a JSON-lines file (or nowhere, for `path=None`) from a background thread."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, sealer: Callable[[DecisionSeal], None] | None = None,
+                 seal_every: float = 60.0) -> None:
         self.path = path
         self._prefix = secrets.token_hex(4) + "-"
+        self._sealer = sealer
+        self._seal_every = seal_every
+        self._run_state = SealRun(self._prefix[:-1])
+        self._sealed_at = time.monotonic()
+        self.sealed = 0  # decisions whose seal was stored
         self._counter = itertools.count(1)
         self._entries: deque[_Entry] = deque()
         self._stop = threading.Event()
@@ -96,7 +109,25 @@ class DecisionLog:
             self._drain()
             if stopping:
                 self._drain()  # what was recorded while the last round ran
+                self._seal()
                 return
+            if time.monotonic() - self._sealed_at >= self._seal_every:
+                self._seal()
+
+    def _seal(self) -> None:
+        """Hand the run since the last stored seal to the sealer; on failure keep it for the next round."""
+        self._sealed_at = time.monotonic()
+        seal = self._run_state.seal()
+        if seal is None or self._sealer is None:
+            return
+        try:
+            self._sealer(seal)
+        except Exception as error:  # the database is away: the next seal covers this run too
+            logger.warning("decision log %s: %d decision(s) from %s not sealed yet, will retry: %s",
+                           self.path, seal.count, seal.first, error)
+            return
+        self._run_state.reset()
+        self.sealed += seal.count
 
     def _drain(self) -> None:
         entries = self._entries
@@ -115,11 +146,15 @@ class DecisionLog:
             return
         try:
             data = "".join([self._line(entry) for entry in entries]).encode()
-            while data:  # a regular file takes it in one write unless the disk is full
-                data = data[os.write(self._fd, data):]
+            rest = data
+            while rest:  # a regular file takes it in one write unless the disk is full
+                rest = rest[os.write(self._fd, rest):]
             self.written += len(entries)
+            if self._sealer is not None:
+                self._run_state.extend(data, entries[0][0], entries[-1][0], len(entries))
         except (OSError, ValueError, TypeError) as error:
             self.failures += len(entries)
+            self._seal()  # what was written before stays sealable; a partly written batch shows as unsealed
             logger.error("decision log %s: %d decision(s) not written: %s", self.path, len(entries), error)
 
     def _line(self, entry: _Entry) -> str:
