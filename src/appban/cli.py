@@ -79,6 +79,7 @@ from appban.server import PUBLIC_URL_VARIABLE, SECRET_VARIABLE, Settings
 from appban.server import serve as run_server
 from appban.service import (
     OWNERS_VARIABLE,
+    CheckpointSchedule,
     ImportSummary,
     Report,
     Scheduler,
@@ -412,8 +413,18 @@ def _open_regular(path: Path) -> BinaryIO:
 @app.command("worker")
 def worker(once: Annotated[bool, typer.Option("--once", help="Run one round and exit.")] = False,
            interval: Annotated[float, typer.Option(help="Seconds between rounds.", min=1.0)] = 60.0,
+           checkpoint_key: Annotated[Path | None, typer.Option(
+               help="Sign a checkpoint of the audit log on a schedule with this Ed25519 key (`feed keygen`).")] = None,
+           checkpoint_dir: Annotated[Path | None, typer.Option(
+               help="Publish each checkpoint as a file in this directory (somewhere the operator cannot rewrite).")
+           ] = None,
+           checkpoint_url: Annotated[str | None, typer.Option(
+               help="Publish each checkpoint by HTTP POST (text/plain) to this URL.")] = None,
+           checkpoint_every: Annotated[float, typer.Option(
+               help="Minutes between checkpoints (one is made only when the log grew).", min=1.0)] = 60.0,
            database: DatabaseOption = None) -> None:
-    """Apply what time changes (deadlines, stale inventories, expiries) and send the notices due (docs/notices.md)."""
+    """Apply what time changes (deadlines, stale inventories, expiries), send the notices due (docs/notices.md) and,
+    given a key, publish signed checkpoints of the audit log (docs/audit.md)."""
     with _errors_exit():
         try:
             transport = transport_from_env()
@@ -421,15 +432,29 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Run one round and 
         except ValueError as error:
             raise InvalidInput.at("environment", str(error)) from None
         link = _remediation_links()
+        checkpoints = None
+        if checkpoint_key is not None:
+            if checkpoint_dir is None and checkpoint_url is None:
+                raise InvalidInput.at("--checkpoint-key", "checkpoints need somewhere to go",
+                                      hint="add --checkpoint-dir DIR or --checkpoint-url URL")
+            if checkpoint_url is not None and not checkpoint_url.startswith(("https://", "http://")):
+                raise InvalidInput.at("--checkpoint-url", f"{checkpoint_url!r} is not an http(s) URL")
+            checkpoints = CheckpointSchedule(load_private_key(_read_key_file(checkpoint_key), str(checkpoint_key)),
+                                             dt.timedelta(minutes=checkpoint_every), directory=checkpoint_dir,
+                                             url=checkpoint_url)
+        elif checkpoint_dir is not None or checkpoint_url is not None:
+            raise InvalidInput.at("--checkpoint-key", "a checkpoint destination was given without the key that signs",
+                                  hint="add --checkpoint-key FILE (`appban feed keygen -o FILE` makes one)")
     if transport is None:
         err.print("warning: neither APPBAN_SMTP_HOST nor APPBAN_WEBHOOK_URL is set: notices are queued, not sent",
                   markup=False)
     with _errors_exit(), _database(database) as db:
-        scheduler = Scheduler(db, transport=transport, link=link, owners=owners)
+        scheduler = Scheduler(db, transport=transport, link=link, owners=owners, checkpoints=checkpoints)
         if once:
             result = scheduler.run_once()
             out.print(f"{result.transitions} finding(s) moved on, {result.enqueued} notice(s) queued, "
                       f"{result.sent} sent, {result.retried} to retry, {result.dead} dead"
+                      + (", audit checkpoint published" if result.checkpoint else "")
                       + (" (another worker held the transitions lock)" if result.locked_out else ""))
             return
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -8,6 +8,7 @@ from appban.service.assessments import (
     compare_with_previous,
     store_assessment,
 )
+from appban.service.checkpoints import CheckpointSchedule
 from appban.service.context import DEFAULT_STALENESS_DAYS, ContextCache, PolicyContext, load_context
 from appban.service.evaluation import (
     Outcome,
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_STALENESS_DAYS",
     "OWNERS_VARIABLE",
     "AffectedDevice",
+    "CheckpointSchedule",
     "Comparison",
     "ComplianceCounts",
     "ContextCache",

@@ -42,6 +42,7 @@ from appban.notify import (
     due_items,
     notices,
 )
+from appban.service.checkpoints import CheckpointSchedule
 from appban.service.context import ContextCache, PolicyContext
 from appban.service.evaluation import Outcome, evaluate_pairs, evaluate_rules, refresh_due
 from appban.store import (
@@ -76,6 +77,7 @@ class Round:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    checkpoint: bool = False  # a signed checkpoint of the audit log was published
 
 
 def parse_owners(text: str) -> dict[str, tuple[str, ...]]:
@@ -117,7 +119,8 @@ class Scheduler:
     def __init__(self, database: Database, *, transport: Transport | None, link: Callable[[str], str],
                  owners: Mapping[str, tuple[str, ...]] | None = None, settings: Settings | None = None,
                  retry: RetryPolicy | None = None, contexts: ContextCache | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), batch: int = 1) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), batch: int = 1,
+                 checkpoints: CheckpointSchedule | None = None) -> None:
         self._database = database
         self._transport = transport
         self._link = link
@@ -131,6 +134,7 @@ class Scheduler:
         self._batch = batch  # messages per delivery transaction: what a crash may deliver twice
         self._since: dt.datetime | None = None
         self._stop = threading.Event()
+        self._checkpoints = checkpoints  # signed audit log checkpoints published on a schedule
 
     def run_once(self, now: dt.datetime | None = None) -> Round:
         """One round as of `now` (the clock when not given)."""
@@ -146,6 +150,8 @@ class Scheduler:
                 result.locked_out = True
         self._since = now
         self._deliver(now, result)
+        if self._checkpoints is not None:
+            result.checkpoint = self._checkpoints.publish_if_due(self._database, now) is not None
         if result.transitions or result.enqueued or result.sent or result.retried or result.dead:
             logger.info("worker: %d finding(s) moved on, %d notice(s) queued, %d sent, %d to retry, %d dead",
                         result.transitions, result.enqueued, result.sent, result.retried, result.dead)
