@@ -81,17 +81,8 @@ class ExemptionRepository:
         for an id already used.
         """
         where = Location(f"exemption {exemption.id}" if exemption.id else "exemption")
-        problems: list[Problem] = []
-        if not exemption.id or len(exemption.id) > ID_LENGTH:
-            problems.append(Problem(where, f"`id` must have 1 to {ID_LENGTH} characters"))
-        if (exemption.device is None) == (exemption.holder is None):
-            problems.append(Problem(where, "`device` and `holder`: name exactly one",
-                                    "exempt a device, or every device of a holder, not both"))
-        if exemption.ends.tzinfo is None or exemption.ends.utcoffset() is None:
-            problems.append(Problem(where, "`ends` has no time zone", "give the end date in UTC"))
-        elif exemption.ends <= now:
-            problems.append(Problem(where, f"`ends` ({exemption.ends.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC) is "
-                                    "not in the future", "an exemption that has already ended excuses nothing"))
+        problems = _subject_problems(where, exemption.id, exemption.device, exemption.holder, "exempt")
+        problems += _end_problems(where, exemption.ends, now)
         if problems:
             raise InvalidInput(problems)
         if self._session.get(RestrictionRow, exemption.restriction) is None:
@@ -171,12 +162,7 @@ class ExemptionRepository:
         or a wanted end that is not after `now`; NotFound for an unknown restriction; Conflict for an id in use.
         """
         where = Location(f"exemption request {request.id}" if request.id else "exemption request")
-        problems: list[Problem] = []
-        if not request.id or len(request.id) > ID_LENGTH:
-            problems.append(Problem(where, f"`id` must have 1 to {ID_LENGTH} characters"))
-        if (request.device is None) == (request.holder is None):
-            problems.append(Problem(where, "`device` and `holder`: name exactly one",
-                                    "ask for a device, or for every device of a holder, not both"))
+        problems = _subject_problems(where, request.id, request.device, request.holder, "ask for")
         if not request.reason.strip():
             problems.append(Problem(where, "`reason` must say why, in words the approver and an auditor will read"))
         problems += _end_problems(where, request.ends, now)
@@ -253,6 +239,18 @@ class ExemptionRepository:
             query = query.where(ExemptionRequestRow.status == status)
         query = query.order_by(ExemptionRequestRow.requested_at, ExemptionRequestRow.id)
         return [_request(row) for row in self._session.scalars(query)]
+
+
+def _subject_problems(where: Location, item_id: str, device: str | None, holder: str | None,
+                      verb: str) -> list[Problem]:
+    """An id that fits, and exactly one of a device or a holder (an exemption or a request is about one)."""
+    problems: list[Problem] = []
+    if not item_id or len(item_id) > ID_LENGTH:
+        problems.append(Problem(where, f"`id` must have 1 to {ID_LENGTH} characters"))
+    if (device is None) == (holder is None):
+        problems.append(Problem(where, "`device` and `holder`: name exactly one",
+                                f"{verb} a device, or every device of a holder, not both"))
+    return problems
 
 
 def _end_problems(where: Location, ends: dt.datetime, now: dt.datetime) -> list[Problem]:
