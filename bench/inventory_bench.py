@@ -189,6 +189,7 @@ def main() -> None:
           f" ({rule['output']})")
     print(f"one device re-evaluated after a report: p50 {one['p50_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms "
           f"over {args.repeats}, peak {one['peak_mib']:.0f} MiB")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import BinaryIO, cast
 
 from appban.catalog import Catalog
 from appban.errors import InvalidInput, Location
-from appban.inventory.csvsyntax import header_columns, strict_rows
+from appban.inventory.csvsyntax import StrictReader, header_columns
 from appban.inventory.interface import MAX_RECORD_APPS, DeviceReport, InstalledApp, ReportDefaults, Visibility
 from appban.inventory.records import MAX_TEXT, Record, app_identity, known_app
 from appban.model import App, Funding, Ownership, Platform
@@ -54,6 +55,7 @@ GROUPING_BUDGET = 64 * 1024 * 1024
 
 _COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _WORDS = ("platform", "ownership", "funding", "visibility")  # read case-insensitively: `iOS` is `ios`
+_CACHED = 65_536  # identifier cells and bare apps remembered: a fleet lists a few thousand distinct apps
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -61,8 +63,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 class _Device:
     line: int
     values: dict[str, tuple[object, int]] = field(default_factory=dict)  # column -> (value, row that set it)
-    apps: dict[App, InstalledApp] = field(default_factory=dict)
-    cells: tuple[str, ...] = ()  # the device's columns as its last fully read row gave them (_FastPath)
+    apps: dict[str, InstalledApp] = field(default_factory=dict)  # by identifier (one platform per device)
+    cells: tuple[str, ...] = ()  # its id and device cells as its last fully read row wrote them
 
 
 class CsvFormat:
@@ -73,22 +75,59 @@ class CsvFormat:
     def read(self, stream: BinaryIO, source: str, catalog: Catalog, defaults: ReportDefaults,
              ) -> Iterator[DeviceReport]:
         consumed = [0]  # bytes read so far (the grouping budget)
-        rows = strict_rows(stream, source, MAX_LINE_BYTES, consumed)
-        columns = header_columns(rows, source, _COLUMNS, REQUIRED_COLUMNS)
-        fast = _FastPath(columns)
-        devices: dict[str, _Device] = {}  # devices read and not yet reported (all of them while buffering)
-        reported: dict[str, int] = {}  # device id -> line of its first row, once reported (streaming)
-        current: str | None = None
-        buffering = True
-        row_number = 1  # the header is row 1, as a spreadsheet numbers it
-        for line, cells in rows:
-            row_number += 1
+        reader = StrictReader(stream, source, MAX_LINE_BYTES, consumed)
+        with reader.reading():
+            columns = header_columns(_header_of(reader), source, _COLUMNS, REQUIRED_COLUMNS)
+            yield from _read_rows(reader, columns, source, consumed)
+
+
+CSV = CsvFormat()
+
+
+def _header_of(reader: StrictReader) -> Iterator[tuple[int, list[str]]]:
+    """The header row as `header_columns` takes it: (line 1, cells)."""
+    for cells in reader.rows:
+        yield 1, cells
+        return
+
+
+def _read_rows(reader: StrictReader, columns: tuple[str, ...], source: str, consumed: list[int],
+               ) -> Iterator[DeviceReport]:
+    """The reports of the rows after the header.
+
+    The common row is the next app of the device of the row before, its device columns repeated cell for cell:
+    one comparison of those cells (as the row before gave them) recognises it, and only its app is checked,
+    through a cache of the identifier cells already found valid. Any other row goes the full way (`_add`),
+    which reads every cell and names the one at fault. This loop is the import's per-row cost, so the common
+    row calls no Python function.
+    """
+    width = len(columns)
+    id_index = columns.index("device_id")
+    key_of = operator.itemgetter(id_index, *(i for i, name in enumerate(columns) if name in DEVICE_COLUMNS))
+    app_index = columns.index("app_identifier")
+    name_index = columns.index("app_name") if "app_name" in columns else None
+    version_index = columns.index("app_version") if "app_version" in columns else None
+    valid: dict[object, dict[str, App]] = {platform: {} for platform in Platform}  # identifier cell -> App
+    bare: dict[App, InstalledApp] = {}  # one InstalledApp per app listed without a name or a version
+    devices: dict[str, _Device] = {}  # devices read and not yet reported (all of them while buffering)
+    reported: dict[str, int] = {}  # device id -> line of its first row, once reported (streaming)
+    current: str | None = None
+    buffering = True
+    last_key: tuple[str, ...] | None = None
+    device = _Device(0)
+    known: dict[str, App] = {}
+    end = reader.line_num  # the last line of the row before (the header)
+    rows = reader.rows
+    for row_number, cells in enumerate(rows, start=2):  # the header is row 1, as a spreadsheet numbers it
+        line, end = end + 1, rows.line_num
+        if len(cells) != width or key_of(cells) != last_key:
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(cells) != len(columns):
+            if len(cells) != width:
                 raise InvalidInput.at(source, f"row {row_number} has {len(cells)} cells, the header names "
-                                      f"{len(columns)} columns", line=line)
-            device_id = cells[fast.id_index].strip()
+                                      f"{width} columns", line=line)
+            key = key_of(cells)
+            device_id = cells[id_index].strip()
             if device_id != current:
                 if not buffering and current is not None:
                     finished = devices.pop(current)
@@ -102,58 +141,63 @@ class CsvFormat:
                         f"header first): files over {GROUPING_BUDGET // 2**20} MiB must list each device's rows "
                         "together")
                 current = device_id
-            device = devices.get(device_id)
-            if device is None or not fast.add(device, cells):
-                _add(devices, _record(columns, cells, source, row_number, line), row_number, line)
-                fast.remember(devices[device_id], cells)
-            if buffering and consumed[0] > GROUPING_BUDGET:
-                buffering = False  # past the budget: report what is complete, then stream device by device
-                for done in [key for key in devices if key != current]:
-                    reported[done] = devices[done].line
-                    yield _report(done, devices.pop(done), source)
-        for device_id, device in devices.items():
-            yield _report(device_id, device, source)
+                if buffering and consumed[0] > GROUPING_BUDGET:
+                    buffering = False  # past the budget: report what is complete, then stream device by device
+                    for done in [other for other in devices if other != current]:
+                        reported[done] = devices[done].line
+                        yield _report(done, devices.pop(done), source)
+            found = devices.get(device_id)
+            last_key = key
+            if found is None or found.cells != key:
+                _full(devices, columns, cells, source, row_number, line)
+                device = devices[device_id]
+                device.cells = key
+                known = valid[device.values["platform"][0]]
+                continue
+            device = found
+            known = valid[device.values["platform"][0]]
+        cell = cells[app_index]
+        app = known.get(cell)
+        if app is None:
+            identifier = cell.strip()
+            if not identifier:
+                continue  # "a device with no apps" row, repeated
+            app = known_app(cast(Platform, device.values["platform"][0]), identifier)
+            if app is None or len(identifier) > MAX_TEXT:
+                _full(devices, columns, cells, source, row_number, line)  # raises, naming the cell
+                continue
+            if len(known) >= _CACHED:
+                known.clear()
+            known[cell] = app
+        apps = device.apps
+        identifier = app.identifier
+        if identifier in apps:
+            continue  # listed twice: the first row's name and version are kept
+        if len(apps) >= MAX_RECORD_APPS:
+            _full(devices, columns, cells, source, row_number, line)  # raises: one app too many
+            continue
+        name = cells[name_index].strip() if name_index is not None else ""
+        version = cells[version_index].strip() if version_index is not None else ""
+        if name or version:
+            if len(name) > MAX_TEXT or len(version) > MAX_TEXT:
+                _full(devices, columns, cells, source, row_number, line)  # raises, naming the cell
+                continue
+            apps[identifier] = InstalledApp(app, name or None, version or None)
+            continue
+        entry = bare.get(app)
+        if entry is None:
+            if len(bare) >= _CACHED:
+                bare.clear()
+            entry = bare[app] = InstalledApp(app)
+        apps[identifier] = entry
+    for device_id, finished in devices.items():
+        yield _report(device_id, finished, source)
 
 
-CSV = CsvFormat()
-
-
-class _FastPath:
-    """The common row: the next app of a device whose columns repeat, cell for cell, what its earlier row said.
-
-    Such a row needs none of the device's columns read again; only its app is checked. Any row that is not
-    plainly valid goes the full way, which reads every cell and names the one at fault.
-    """
-
-    def __init__(self, columns: tuple[str, ...]) -> None:
-        self.id_index = columns.index("device_id")
-        self._device = [index for index, name in enumerate(columns) if name in DEVICE_COLUMNS]
-        self._app = columns.index("app_identifier")
-        self._name = columns.index("app_name") if "app_name" in columns else None
-        self._version = columns.index("app_version") if "app_version" in columns else None
-
-    def remember(self, device: _Device, cells: list[str]) -> None:
-        device.cells = tuple(cells[index] for index in self._device)
-
-    def add(self, device: _Device, cells: list[str]) -> bool:
-        """Add the row's app to `device` if the row takes the fast path; False sends it the full way."""
-        if device.cells != tuple(cells[index] for index in self._device):
-            return False
-        identifier = cells[self._app].strip()
-        if not identifier:
-            return True  # "a device with no apps" row, repeated
-        platform = device.values["platform"][0]
-        app = known_app(cast(Platform, platform), identifier)
-        if app is None or len(identifier) > MAX_TEXT or (app not in device.apps
-                                                          and len(device.apps) >= MAX_RECORD_APPS):
-            return False
-        name = cells[self._name].strip() if self._name is not None else ""
-        version = cells[self._version].strip() if self._version is not None else ""
-        if len(name) > MAX_TEXT or len(version) > MAX_TEXT:
-            return False
-        if app not in device.apps:
-            device.apps[app] = InstalledApp(app, name or None, version or None)
-        return True
+def _full(devices: dict[str, _Device], columns: tuple[str, ...], cells: list[str], source: str, row: int,
+          line: int) -> None:
+    """The full way for one row: every cell read, the device's columns checked against its earlier rows."""
+    _add(devices, _record(columns, cells, source, row, line), row, line)
 
 
 def _record(columns: tuple[str, ...], cells: list[str], source: str, row: int, line: int) -> Record:
@@ -201,9 +245,9 @@ def _add(devices: dict[str, _Device], record: Record, row: int, line: int) -> No
     if identifier is None:
         return
     app = app_identity(cast(Platform, values["platform"]), identifier, record, "app_identifier")
-    if app not in device.apps and len(device.apps) >= MAX_RECORD_APPS:
+    if app.identifier not in device.apps and len(device.apps) >= MAX_RECORD_APPS:
         raise record.fail("app_identifier", f"is one app more than the {MAX_RECORD_APPS} accepted for one device")
-    device.apps.setdefault(app, InstalledApp(app, record.text("app_name", required=False),
+    device.apps.setdefault(app.identifier, InstalledApp(app, record.text("app_name", required=False),
                                              record.text("app_version", required=False)))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "SeenRecords",
     "app_identity",
     "default_observed_at",
+    "intern_app",
     "known_app",
     "parse_timestamp",
 ]
@@ -185,6 +186,14 @@ def _valid_app(platform: Platform, identifier: str) -> App | None:
     """A fleet holds a few thousand distinct apps on millions of rows: check and build each one once."""
     if not IDENTIFIER_PATTERNS[platform].fullmatch(identifier):
         return None
+    return intern_app(platform, identifier)
+
+
+@functools.lru_cache(maxsize=65_536)
+def intern_app(platform: Platform, identifier: str) -> App:
+    """The one App object of an identity (while it is among the 65,536 most recent), for readers and the store
+    alike: an inventory read from the store and a report read from a file then hold the same objects, and
+    dictionaries keyed by apps find them by identity instead of calling the dataclass's `__eq__`."""
     return App(platform, identifier)
 
 

@@ -9,10 +9,12 @@ given on the command line; a new device that none of them places in an organisat
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -23,9 +25,14 @@ from appban.service.context import PolicyContext
 from appban.service.evaluation import Outcome, apply_reports
 from appban.store import DeviceRepository, InventoryRepository
 
-__all__ = ["CHUNK", "ImportSummary", "import_stream"]
+__all__ = ["CHUNK", "CHUNK_APPS", "ImportSummary", "import_stream"]
 
 CHUNK = 2_000  # reports per round trip: large enough for bulk statements, small enough to bound memory
+# App rows per chunk (a single report may have more): several chunks even for a few thousand devices, so that
+# reading the file overlaps storing it (`_read_ahead`); each chunk costs a dozen round trips.
+CHUNK_APPS = 40_000
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -45,7 +52,8 @@ def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat
     """Import one file inside the caller's transaction; raises InvalidInput naming the record at fault."""
     summary = ImportSummary(source=source, format=fmt.name)
     InventoryRepository(session).serialise_writes()
-    for chunk in _chunks(fmt.read(stream, source, context.catalog, defaults)):
+    chunks = _chunks(fmt.read(stream, source, context.catalog, defaults))
+    for chunk in _read_ahead(chunks) if _reads_no_store(fmt) else chunks:
         devices = _devices(session, context, chunk, defaults)
         counts = DeviceRepository(session).upsert(
             devices, now=now, source_format=fmt.name, names={r.device_id: r.name for r in chunk if r.name})
@@ -64,14 +72,77 @@ def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat
 
 
 def _chunks(reports: Iterator[DeviceReport]) -> Iterator[list[DeviceReport]]:
+    """Reports in lists of at most `CHUNK` reports and, but for a single report, `CHUNK_APPS` apps."""
     chunk: list[DeviceReport] = []
+    apps = 0
     for report in reports:
+        if chunk and apps + len(report.apps) > CHUNK_APPS:
+            yield chunk
+            chunk, apps = [], 0
         chunk.append(report)
+        apps += len(report.apps)
         if len(chunk) >= CHUNK:
             yield chunk
-            chunk = []
+            chunk, apps = [], 0
     if chunk:
         yield chunk
+
+
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, produced one ahead by a thread of their own while the caller works on the one before.
+
+    An import's two halves use different resources: reading the file is this process's work, storing a chunk
+    is mostly the database server's (COPY, indexes, foreign keys), during which this process only waits. Read
+    one after the other they add up; read ahead, the reading of the next chunk hides in the wait for the last.
+    At most three chunks exist at once (one stored, one queued, one being read), so memory stays bounded. An
+    error in the file is raised here, in the caller's thread, when its chunk is reached; if the caller stops
+    early, the reader stops at its next chunk and is waited for, so nothing reads the stream after we return.
+    """
+    queued: queue.Queue[tuple[bool, T | BaseException | None]] = queue.Queue(maxsize=1)
+    stopped = threading.Event()
+
+    def put(entry: tuple[bool, T | BaseException | None]) -> bool:
+        while not stopped.is_set():
+            try:
+                queued.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((False, item)):
+                    return
+            put((True, None))
+        except BaseException as error:  # handed over to the caller's thread, which raises it
+            put((True, error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=produce, name="appban-import-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            done, value = queued.get()
+            if done:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield cast(T, value)
+    finally:
+        stopped.set()
+        reader.join()
+
+
+def _reads_no_store(fmt: InventoryFormat) -> bool:
+    """Whether reading `fmt` may run beside the session's work: the formats of `appban.inventory` are pure (the
+    import contracts forbid them the store); a wrapper from a shell (the API's `Confined`) may query the
+    session, which must not be used from two threads."""
+    return type(fmt).__module__.startswith("appban.inventory.")
 
 
 def _devices(session: Session, context: PolicyContext, chunk: list[DeviceReport], defaults: ReportDefaults,

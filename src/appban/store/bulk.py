@@ -8,7 +8,8 @@ insert costs twice as much per row, and a multi-row VALUES statement costs more 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from sqlalchemy.types import Boolean
 
 from appban.store.tables import Base
 
-__all__ = ["BATCH", "CHUNK", "among", "chunked", "insert_rows"]
+__all__ = ["BATCH", "CHUNK", "NULL", "among", "chunked", "copy_lines", "copy_text", "copy_time", "insert_rows"]
 
 CHUNK = 5_000  # ids per `IN (...)`
 BATCH = 10_000  # rows per executemany
@@ -60,6 +61,51 @@ def insert_rows(session: Session, entity: type[Base], rows: Iterable[Mapping[str
             session.execute(statement, batch)
         count += len(batch)
     return count
+
+
+NULL = "\\N"  # COPY's text format: a missing value
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_BYTES = 1 << 20  # text sent to the server per write
+
+
+def copy_text(value: str) -> str:
+    """`value` as one field of COPY's text format (tab-separated): its backslashes, tabs and line breaks escaped."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+def copy_time(value: dt.datetime) -> str:
+    """A UTC-aware time as COPY's text format takes a `timestamptz` (naive times are refused, as UTCDateTime does)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"refusing to store the naive time {value.isoformat()}: use a UTC-aware datetime")
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def copy_lines(session: Session, entity: type[Base], names: Sequence[str], lines: Iterable[str]) -> None:
+    """PostgreSQL only: COPY text already in COPY's text format (fields by `copy_text`, `copy_time`, `NULL`,
+    tab-separated, each line ending in a line break; a piece may hold many lines) into these columns of the
+    table of `entity`.
+
+    For the bulk rows of an import: formatting a row as one f-string and sending text costs a fifth of
+    `insert_rows`, which builds a dict per row and hands psycopg each value to adapt.
+    """
+    table = entity.__table__
+    assert isinstance(table, Table)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    columns = ", ".join(f'"{name}"' for name in names)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        pending: list[str] = []
+        size = 0
+        for piece in lines:
+            pending.append(piece)
+            size += len(piece)
+            if size >= _COPY_BYTES:
+                copy.write("".join(pending))
+                pending, size = [], 0
+        if pending:
+            copy.write("".join(pending))
 
 
 def _copy(session: Session, table: Table, batch: list[Mapping[str, Any]]) -> None:
