@@ -9,6 +9,7 @@ given on the command line; a new device that none of them places in an organisat
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import queue
 import threading
 from collections import Counter
@@ -51,9 +52,27 @@ def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat
                   ) -> ImportSummary:
     """Import one file inside the caller's transaction; raises InvalidInput naming the record at fault."""
     summary = ImportSummary(source=source, format=fmt.name)
-    InventoryRepository(session).serialise_writes()
     chunks = _chunks(fmt.read(stream, source, context.catalog, defaults))
-    for chunk in _read_ahead(chunks) if _reads_no_store(fmt) else chunks:
+    if _reads_no_store(fmt):
+        chunks = _read_ahead(chunks)
+    try:
+        _import_chunks(session, context, fmt, chunks, source, defaults, now, progress, summary)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # an early end (a bad record) stops the read-ahead thread now, not at garbage collection
+    return summary
+
+
+def _import_chunks(session: Session, context: PolicyContext, fmt: InventoryFormat, chunks: Iterator[list[DeviceReport]],
+                   source: str, defaults: ReportDefaults, now: dt.datetime, progress: Callable[[int], None] | None,
+                   summary: ImportSummary) -> None:
+    # A push of a few devices (one chunk) locks just them, so pushes about different devices run side by side;
+    # anything larger locks inventory writes whole (InventoryRepository.serialise_writes).
+    head = list(itertools.islice(chunks, 2))
+    few = {report.device_id for report in head[0]} if len(head) == 1 else None
+    InventoryRepository(session).serialise_writes(few)
+    for chunk in itertools.chain(head, chunks):
         devices = _devices(session, context, chunk, defaults)
         counts = DeviceRepository(session).upsert(
             devices, now=now, source_format=fmt.name, names={r.device_id: r.name for r in chunk if r.name})
@@ -68,7 +87,6 @@ def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat
         summary.outcome.merge(outcome)
         if progress is not None:
             progress(len(chunk))
-    return summary
 
 
 def _chunks(reports: Iterator[DeviceReport]) -> Iterator[list[DeviceReport]]:

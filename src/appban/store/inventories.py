@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import operator
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, bindparam, delete, func, select, tuple_, type_coerce, update
+from sqlalchemy import DateTime, Dialect, bindparam, delete, func, select, text, tuple_, type_coerce, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,14 @@ __all__ = ["InventoryRepository", "ReceivedReport"]
 
 # pg_advisory_xact_lock key of inventory writes: the first 8 bytes, signed, of sha256(b"appban.inventory").
 _WRITE_LOCK = -0x6EFB_8562_49DD_6B92
+PER_DEVICE_LOCKS = 256  # devices an import may lock one by one; a larger one takes the import lock whole
+_HELD_KEY = "appban.inventory_locks"  # Session.info: (transaction, devices locked in it, or _ALL)
+_ALL: frozenset[str] = frozenset({"\x00all"})  # not a device id: the store refuses control characters
+
+
+def _device_lock(device: str) -> int:
+    """The advisory lock key of one device: 64 bits of its id's hash (a collision only serialises two)."""
+    return int.from_bytes(hashlib.blake2b(device.encode(), digest_size=8).digest(), "big", signed=True)
 
 _APP_VALUES = ("name", "version", "matched_by", "present_since")
 _APP_COLUMNS = (DeviceAppRow.device_id, DeviceAppRow.platform, DeviceAppRow.identifier,
@@ -77,15 +86,42 @@ class InventoryRepository:
         self._stored: dict[str, dict[tuple[str, str], tuple[Any, ...]]] = {}
         self._looked: set[str] = set()
 
-    def serialise_writes(self) -> None:
-        """Hold the inventory write lock until this transaction ends (PostgreSQL; SQLite has one writer anyway).
+    def serialise_writes(self, devices: Collection[str] | None = None) -> None:
+        """Hold inventory write locks until this transaction ends (PostgreSQL; SQLite has one writer anyway).
 
         Two sources reporting the same devices at once would otherwise both read them as new (and one import
         fail on the other's rows) or both read the older inventory (and an older report win). Taken before the
         first read of an import, so that everything it reads was committed by the imports before it.
+
+        A few `devices` (a push from a device-management system: one device, or a page of them) lock only those
+        devices, under a shared hold of the import lock, so pushes about different devices run side by side. A
+        whole file (`devices` None or more than PER_DEVICE_LOCKS) holds the import lock alone: it waits for the
+        pushes in flight and keeps new ones out. Per-device locks are taken in one sorted pass, and a later call
+        in the same transaction may only name devices already locked (or take nothing new), so two
+        transactions never wait for each other in a circle.
         """
-        if self._session.get_bind().dialect.name == "postgresql":
+        if self._session.get_bind().dialect.name != "postgresql":
+            return
+        transaction = self._session.get_transaction()
+        held_by, held = self._session.info.get(_HELD_KEY, (None, frozenset()))
+        if held_by is not transaction:
+            held = frozenset()
+        if held == _ALL:
+            return
+        if devices is None or len(devices) > PER_DEVICE_LOCKS:
             self._session.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK)))
+            self._session.info[_HELD_KEY] = (transaction, _ALL)
+            return
+        wanted = frozenset(devices) - held
+        if not wanted:
+            return
+        if not held:
+            self._session.execute(select(func.pg_advisory_xact_lock_shared(_WRITE_LOCK)))
+        keys = sorted({_device_lock(device) for device in wanted})
+        # one round trip; the function scan hands the keys over in array order, which is sorted
+        self._session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS t(k)"),
+                              {"keys": keys})
+        self._session.info[_HELD_KEY] = (transaction, held | wanted)
 
     def get_many(self, ids: Iterable[str], *, only: Collection[App] | None = None) -> dict[str, DeviceInventory]:
         """The current inventories of those of `ids` that have one, each app with the time it appeared.
