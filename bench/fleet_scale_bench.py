@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -101,15 +102,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=1_000_000)
     parser.add_argument("--apps", type=int, default=80)
-    parser.add_argument("--repeats", type=int, default=400)
-    parser.add_argument("--keep", action="store_true", help="keep the database appban_scale for another run")
+    parser.add_argument("--repeats", type=int, default=400,
+                        help="single-device evaluations to time (0: skip that measurement)")
+    parser.add_argument("--rule-repeats", type=int, default=1,
+                        help="apply the restriction this many times (the fleet reset between) and keep the best")
+    parser.add_argument("--keep", action="store_true", help="keep the database for another run")
     parser.add_argument("--reuse", action="store_true",
                         help="measure on the fleet a --keep run left (its restrictions and findings are removed)")
+    parser.add_argument("--database", default="appban_scale",
+                        help="the database's name (a kept 200,000-device fleet and a 1,000,000 one can coexist)")
     args = parser.parse_args()
     if args.reuse:
-        url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/appban_scale"
+        url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{args.database}"
     else:
-        url = common.create_database("appban_scale").replace("postgresql://", "postgresql+psycopg://")
+        url = common.create_database(args.database).replace("postgresql://", "postgresql+psycopg://")
     try:
         from typer.testing import CliRunner
 
@@ -123,16 +129,26 @@ def main() -> None:
         print(f"fleet: {args.devices:,} devices, {loaded['rows']:,} (device, app) rows, "
               f"{loaded['holders']:,} holding TikTok; written by SQL in {loaded['seconds']:.0f} s")
         print(f"baseline: a full scan of device_apps: {loaded['scan']:.2f} s")
-        rule = common.run("rule", url)
-        print(f"apply a new restriction, all findings current: {rule['seconds']:.2f} s "
+        runs = []
+        for attempt in range(args.rule_repeats):  # on a shared machine the best of a few is the cost itself
+            if attempt:
+                loaded["scan"] = min(loaded["scan"], reset(url)["scan"])
+            runs.append(common.run("rule", url))
+        rule = min(runs, key=lambda each: each["seconds"])
+        spread = (f" (best of {len(runs)}; median {statistics.median(each['seconds'] for each in runs):.2f} s)"
+                  if len(runs) > 1 else "")
+        print(f"baseline after the runs: a full scan of device_apps, best: {loaded['scan']:.2f} s")
+        print(f"apply a new restriction, all findings current: {rule['seconds']:.2f} s{spread} "
               f"({rule['seconds'] / loaded['scan']:.2f} x the full scan), peak {rule['peak_mib']:.0f} MiB "
               f"({rule['output']})")
+        if args.repeats <= 0:
+            return
         one = common.run("one", url, repeats=args.repeats)
         print(f"one device re-evaluated after a report: p50 {one['p50_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms "
               f"over {args.repeats}, peak {one['peak_mib']:.0f} MiB")
     finally:
         if not (args.keep or args.reuse):
-            common.drop_database("appban_scale")
+            common.drop_database(args.database)
 
 
 if __name__ == "__main__":

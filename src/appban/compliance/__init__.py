@@ -1,6 +1,6 @@
 """The compliance engine: findings from (restrictions, devices, inventory, exemptions, now). Pure."""
 
-from appban.compliance.engine import Change, Engine, Key, StalenessPolicy, full_evaluation
+from appban.compliance.engine import Change, Engine, Key, StalenessPolicy, full_evaluation, rule_changes
 from appban.compliance.evaluate import Verdict, evaluate, exemption_for
 from appban.compliance.rules import Rule, compile_rule, start_of
 from appban.compliance.state import DeviceInventory, fold_report
@@ -18,5 +18,6 @@ __all__ = [
     "exemption_for",
     "fold_report",
     "full_evaluation",
+    "rule_changes",
     "start_of",
 ]

@@ -42,10 +42,14 @@ def exemption_for(exemptions: Iterable[Exemption], device: Device, restriction_i
 
 def evaluate(rule: Rule, device: Device, inventory: DeviceInventory | None, now: dt.datetime, *,
              staleness: dt.timedelta, exemption: Exemption | None = None,
-             attestation: Attestation | None = None) -> Verdict | None:
-    """None when the restriction does not cover the device now; otherwise its verdict."""
+             attestation: Attestation | None = None, in_force: bool | None = None) -> Verdict | None:
+    """None when the restriction does not cover the device now; otherwise its verdict.
+
+    `in_force` is `rule.in_force(now)` when the caller has it already: it is the same for every device, and
+    asking it again for each of 50,000 devices cost more than the rest of their evaluation.
+    """
     restriction = rule.restriction
-    if device.organisation not in rule.binding or not rule.in_force(now):
+    if device.organisation not in rule.binding or not (rule.in_force(now) if in_force is None else in_force):
         return None
     if not restriction.scope.devices.matches(device):
         return None
