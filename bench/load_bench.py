@@ -370,6 +370,8 @@ def main() -> None:
     parser.add_argument("--ids", type=int, default=10_000, help="distinct device ids the gate stream rotates over")
     parser.add_argument("--connections", type=int, default=128, help="most gate connections the client opens")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of `appban serve`")
+    parser.add_argument("--gate-process", action="store_true",
+                        help="the gate's listener in an `appban serve` of its own, which gets no API traffic")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a request counts as an error")
     args = parser.parse_args()
     nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/sbin/nginx") if os.path.exists(p)), None)
@@ -414,10 +416,16 @@ def main() -> None:
         kind_of = {device: kind for kind, ids in fleet.kinds.items() for device in ids}
         gate_ids = [(device, kind_of.get(device, "ghost")) for device in rotation(fleet, args.ids)]
 
-        ports = {key: free_port() for key in ("serve", "listen", "nginx", "mail")}
+        ports = {key: free_port() for key in ("serve", "listen", "nginx", "mail", "gate-serve")}
         env = {**os.environ, "APPBAN_DATABASE_URL": url, "APPBAN_SECRET": secrets.token_urlsafe(32),
                "APPBAN_PUBLIC_URL": f"http://127.0.0.1:{ports['serve']}", "APPBAN_DECISION_LOG":
                str(tmp / "decisions.jsonl"), "APPBAN_GATE_LISTEN": f"127.0.0.1:{ports['listen']}"}
+        watched: dict[str, int] = {}
+        if args.gate_process:  # the gate's own process: nginx asks it; the API process has no gate listener
+            gate_serve = processes.start("gate-serve", [*appban_command(), "serve", "--host", "127.0.0.1", "--port",
+                                                        str(ports["gate-serve"])], env=env, log=tmp / "gate.log")
+            watched["appban serve (gate)"] = gate_serve.pid
+            env = {key: value for key, value in env.items() if key != "APPBAN_GATE_LISTEN"}
         serve = processes.start("serve", [*appban_command(), "serve", "--host", "127.0.0.1", "--port",
                                           str(ports["serve"]), "--workers", str(args.workers)], env=env,
                                 log=tmp / "serve.log")
@@ -447,13 +455,15 @@ def main() -> None:
 
         streams, samples, client_cores, opened = asyncio.run(load(
             args, ports, gate_ids, report_devices, source_tokens, cookie, restriction,
-            {"appban serve": serve.pid, "nginx": proxy.pid}))
+            {"appban serve": serve.pid, **watched, "nginx": proxy.pid}))
         load_after = os.getloadavg()
         serve_log = (tmp / "serve.log").read_text(errors="replace")
 
     print(f"`{command}` on PostgreSQL ({args.devices:,} devices, {fleet.rows:,} (device, app) rows, seeded through "
           f"`appban org apply`, `policy apply`, `import` in {seeded:.0f} s); one `appban serve` "
-          f"({args.workers} uvicorn worker(s), own gate listener, decision log on) behind nginx auth_request; "
+          f"({args.workers} uvicorn worker(s), "
+          + ("the gate's listener in a second `appban serve` of its own" if args.gate_process else "own gate listener")
+          + ", decision log on) behind nginx auth_request; "
           "open-loop client in one process "
           f"({client_cores:.2f} cores, {int(opened)} connections opened); {os.cpu_count()} cores shared; load average "
           f"before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, after {load_after[0]:.2f} "
