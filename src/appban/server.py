@@ -74,7 +74,7 @@ class WebFactory(Protocol):
     """How the dashboard is made: appban.web.create_web."""
 
     def __call__(self, database: Database, *, clock: Callable[[], dt.datetime], secret: bytes,
-                 secure_cookies: bool) -> ASGIApp: ...
+                 secure_cookies: bool, warm_counts: bool) -> ASGIApp: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +180,8 @@ class AppbanServer:
         factory = api_factory or _api_factory()
         self.api = factory(database, clock=clock, health=self.health, extra_metrics=self.metrics)
         self.web = _web_factory()(database, clock=clock, secret=secret.encode(),
-                                  secure_cookies=settings.public_url.startswith("https://"))
+                                  secure_cookies=settings.public_url.startswith("https://"),
+                                  warm_counts=database.backend == "postgresql")  # large fleets live there
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

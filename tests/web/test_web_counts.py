@@ -4,6 +4,7 @@ device; and the Devices list pages by keyset cursor."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from appban.store import Database, DeviceRepository
 from appban.web import create_web
 
 from .conftest import SECRET, Site, csrf_of
-from .support import EU_RESTRICTION, seed
+from .support import EU_RESTRICTION, TIKTOK, TIKTOK_IOS, seed
 from .test_web_pages import _count
 
 
@@ -110,3 +111,46 @@ def test_slow_counts_are_served_from_the_last_count_marked_while_a_refresh_runs(
     held.work.pop()()
     fresh = client.get("/").text
     assert _count(fresh, EU_RESTRICTION, "non_compliant") == 1 and "newer changes are being counted" not in fresh
+
+
+def test_the_app_filter_runs_in_the_database_with_the_others_and_pages_by_keyset(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    with site.database.session() as session:
+        devices = DeviceRepository(session)
+        holding = sorted(devices.ids_holding([TIKTOK, TIKTOK_IOS]))
+        everything, total = devices.page(app=TIKTOK.identifier, limit=100)
+        assert [d.id for d in everything] == holding and total == len(holding) >= 3
+        android, _ = devices.page(app=TIKTOK.identifier, platform="android", limit=100)
+        assert {d.id for d in android} == {d for d in holding if d in devices.ids_holding([TIKTOK])}
+        assert devices.page(app="com.example.nobody", limit=100) == ([], 0)
+    monkeypatch.setattr("appban.web.app.PAGE_SIZE", 2)
+    client = site.signed_in("ec-admin")
+    first = client.get(f"/devices?app={TIKTOK.identifier}")
+    assert first.status_code == 200
+    visible = [d for d in holding if d.startswith("eu/")]
+    assert all(d in first.text for d in visible[:2]) and visible[2] not in first.text
+    assert f"after={visible[1].replace('/', '%2F')}" in first.text  # a keyset link, the filter kept
+    second = client.get(f"/devices?app={TIKTOK.identifier}&start=2&after={visible[1]}")
+    assert visible[2] in second.text and visible[0] not in second.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_warm_start_counts_every_signed_up_organisation_before_its_first_view(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = seed(database)
+    held = _Held()
+    app = create_web(database, secret=SECRET, counts=CountsCache(background=held), warm_counts=True)
+    deadline = time.monotonic() + 10
+    while len(held.work) < 2 and time.monotonic() < deadline:  # the warm-up reads the users on a thread
+        time.sleep(0.02)
+    time.sleep(0.1)
+    for work in held.work:
+        work()
+    assert len(held.work) >= 2  # one per organisation with users, among them the Commission's
+
+    def not_in_the_request(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the first view counted in its request")
+
+    monkeypatch.setattr("appban.web.app.compliance_counts", not_in_the_request)
+    client = Site(database=database, seeded=seeded, app=app).signed_in("ec-admin")
+    assert _count(client.get("/").text, EU_RESTRICTION, "non_compliant") == 2

@@ -94,6 +94,10 @@ class CountsCache(Generic[T]):
         self._keep(key, _Entry(stamp, now, self._timer() - started, value))
         return Counted(value, now, stale=False)
 
+    def warm(self, key: Hashable, refresh: Callable[[], Reading[T]]) -> None:
+        """Count `key` in the background now (a server's start), so that its first view finds counts kept."""
+        self._refresh(key, refresh)
+
     def clear(self) -> None:
         """Forget every kept count (the next view of each key counts in its request)."""
         with self._lock:

@@ -177,13 +177,14 @@ class DeviceRepository:
     def page(self, *, organisations: Collection[str] | None = None, platform: str | None = None,
              ownership: str | None = None, holder: str | None = None, state: str | None = None,
              order: str = "id", descending: bool = False, offset: int = 0, limit: int = 50,
-             after: str | None = None) -> tuple[list[Device], int]:
+             after: str | None = None, app: str | None = None) -> tuple[list[Device], int]:
         """One page of the devices that match, and how many match in all: what a list in the API shows.
 
         `organisations` None means all; `state` keeps the devices with a finding (not shadow) in that state, and
-        `compliant` those with none; `order` is `id`, `organisation`, `platform` or `last_inventory` (devices
-        never inventoried last), ties broken by id. Filtering and counting happen in the database: a fleet is
-        too large to page through in Python.
+        `compliant` those with none; `app` keeps the devices whose inventory holds that identifier on any
+        platform (through the (platform, identifier) index); `order` is `id`, `organisation`, `platform` or
+        `last_inventory` (devices never inventoried last), ties broken by id. Filtering and counting happen in
+        the database: a fleet is too large to page through in Python.
 
         `after` (a device id; only with `order` `id`) is a keyset cursor: the page starts after that id
         (before it when descending) and `offset` is ignored, so a later page costs what the first does.
@@ -195,6 +196,10 @@ class DeviceRepository:
                               (DeviceRow.holder_email, holder)):
             if value is not None:
                 conditions.append(column == value)
+        if app is not None:
+            conditions.append(exists().where(DeviceAppRow.device_id == DeviceRow.id,
+                                             DeviceAppRow.platform.in_([p.value for p in Platform]),
+                                             DeviceAppRow.identifier == app))
         if state is not None:
             breaking = exists().where(FindingRow.device_id == DeviceRow.id, FindingRow.shadow.is_(False))
             conditions.append(~breaking if state == FindingState.COMPLIANT.value

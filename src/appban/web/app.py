@@ -13,6 +13,7 @@ import datetime as dt
 import difflib
 import re
 import secrets
+import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -46,7 +47,7 @@ from appban.api.scope import Work, scoped
 from appban.api.token_cache import TokenCache
 from appban.audit import AuditEvent
 from appban.errors import AppbanError, Conflict, InvalidInput, Location, NotFound, Problem
-from appban.model import App, ChildPolicy, Exemption, FindingState, Lifecycle, Ownership, Platform, Restriction
+from appban.model import ChildPolicy, Exemption, FindingState, Lifecycle, Ownership, Platform, Restriction
 from appban.policy import due, lifecycle
 from appban.risk import to_html
 from appban.service import (
@@ -197,6 +198,10 @@ class WebApp:
         def compute() -> ComplianceCounts:
             return compliance_counts(work.session, work.context, home, work.now, days=TREND_DAYS)
 
+        return self.counts.get(home, data_stamp(work.session), work.now, compute, self._recount(home))
+
+    def _recount(self, home: str) -> Callable[[], Reading[ComplianceCounts]]:
+        """Counts of a subtree read in a transaction of their own (a background refresh)."""
         def refresh() -> Reading[ComplianceCounts]:
             with self.database.session() as session:
                 stamp = data_stamp(session)  # before the counts: a change in between only makes them newer
@@ -204,7 +209,18 @@ class WebApp:
                 now = self.clock()
                 return Reading(stamp, now, compliance_counts(session, context, home, now, days=TREND_DAYS))
 
-        return self.counts.get(home, data_stamp(work.session), work.now, compute, refresh)
+        return refresh
+
+    def warm_counts(self) -> None:
+        """Count, in the background, the subtree of every organisation that has dashboard users: on a large fleet
+        the first view after a start then finds counts kept instead of waiting seconds for them."""
+        def start() -> None:
+            with self.database.session() as session:
+                homes = sorted({user.organisation for user in UserRepository(session).list() if user.active})
+            for home in homes:
+                self.counts.warm(home, self._recount(home))
+
+        threading.Thread(target=start, name="appban-counts-warm", daemon=True).start()
 
     def viewer(self, request: Request) -> Viewer:
         """The signed-in user of this request; _SignIn (to the sign-in page) when there is none."""
@@ -459,26 +475,13 @@ class WebApp:
         before = None if after is not None else (q.get("before") or "")[:DEVICE_CURSOR_LENGTH] or None
         with self.work(viewer) as work:
             organisations = work.filter_below(organisation)
-            repository = DeviceRepository(work.session)
-            if app is None:
-                devices, total = repository.page(organisations=organisations, platform=platform,
-                                                 ownership=ownership, state=state, offset=start, limit=PAGE_SIZE,
-                                                 after=after or before, descending=before is not None)
-                if before is not None:
-                    devices.reverse()
-                findings = FindingRepository(work.session).get_for_devices(d.id for d in devices)
-            else:  # the (platform, identifier) index finds the holders; the other filters apply to those few
-                holding = repository.ids_holding(App(p, app) for p in Platform)
-                candidates = sorted(repository.get_many(holding).values(), key=lambda d: d.id)
-                candidates = [d for d in candidates if (organisations is None or d.organisation in organisations)
-                              and (platform is None or d.platform.value == platform)
-                              and (ownership is None or d.ownership.value == ownership)]
-                findings = FindingRepository(work.session).get_for_devices(d.id for d in candidates)
-                if state is not None:
-                    grouped = _by_device(findings)
-                    candidates = [d for d in candidates if worst_state(grouped.get(d.id, [])).value == state]
-                total = len(candidates)
-                devices = candidates[start:start + PAGE_SIZE]
+            # every filter, the app one too, runs in the database, and pages go by keyset: a million devices
+            devices, total = DeviceRepository(work.session).page(
+                organisations=organisations, platform=platform, ownership=ownership, state=state, app=app,
+                offset=start, limit=PAGE_SIZE, after=after or before, descending=before is not None)
+            if before is not None:
+                devices.reverse()
+            findings = FindingRepository(work.session).get_for_devices(d.id for d in devices)
             grouped = _by_device(findings)
             rows = [{"device": d, "state": worst_state(grouped.get(d.id, [])).value} for d in devices]
             choices = [(org_id, "\u2002" * depth + work.tree.organisations[org_id].name)
@@ -486,7 +489,7 @@ class WebApp:
         filters = {"organisation": organisation, "state": state, "platform": platform, "ownership": ownership,
                    "app": app}
         base = {k: v for k, v in filters.items() if v}
-        keyset = app is None and bool(devices)  # the app filter pages its few holders in Python, by position
+        keyset = bool(devices)
         forward: dict[str, Any] = {**base, "start": start + PAGE_SIZE}
         backward: dict[str, Any] = {**base, "start": max(0, start - PAGE_SIZE)}
         if keyset:
@@ -813,17 +816,21 @@ class WebApp:
 
 
 def create_web(database: Database, *, clock: Callable[[], dt.datetime] = _utc_now, secret: bytes | str,
-               secure_cookies: bool = False, counts: CountsCache[ComplianceCounts] | None = None) -> Starlette:
+               secure_cookies: bool = False, counts: CountsCache[ComplianceCounts] | None = None,
+               warm_counts: bool = False) -> Starlette:
     """The dashboard on an open database whose schema is current.
 
     `secret` signs the session cookies (the server passes APPBAN_SECRET); `secure_cookies` marks them Secure,
     which the server does when its public URL is https. `counts` keeps the overview's counts between views
-    (default: appban.service.CountsCache's defaults).
+    (default: appban.service.CountsCache's defaults); `warm_counts` counts them in the background at once
+    (the server does; tests do not, so that no thread writes beside them).
     """
     key = secret.encode() if isinstance(secret, str) else secret
     web = WebApp(database, clock=clock, secret=key, secure_cookies=secure_cookies)
     if counts is not None:
         web.counts = counts
+    if warm_counts:
+        web.warm_counts()
 
     def sync(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
