@@ -89,6 +89,7 @@ async def measure(url: str, restriction: str, devices: int, runs: int) -> list[t
                 ("devices, first page", "/devices"),
                 ("devices, keyset page half-way", f"/devices?start={devices // 2}&after={middle}"),
                 ("devices, same page by OFFSET", f"/devices?start={devices // 2}"),
+                ("devices holding TikTok (the app filter), first page", "/devices?app=com.zhiliaoapp.musically"),
             ]
             out = []
             for name, path in targets:
