@@ -188,3 +188,15 @@ def test_signing_out_ends_the_session(site: Site) -> None:
     page = client.get("/")
     assert client.post("/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
     assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize(("actor", "shown"), [
+    ("user:usr_8505690e38ab276c (ec-analyst)", "ec-analyst"),
+    ("token:tok_589d536593671558 (mail-proxy)", "mail-proxy (API token)"),
+    ("cli:ana", "cli:ana"),
+    ("gate", "gate"),
+])
+def test_actors_read_as_names(actor: str, shown: str) -> None:
+    from appban.web.app import _who
+
+    assert _who(actor) == shown

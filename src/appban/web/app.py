@@ -159,6 +159,19 @@ def _when(value: dt.datetime | dt.date | None) -> str:
     return value.isoformat()
 
 
+_ACTOR = re.compile(r"(user|token):(?:usr|tok)_[0-9a-f]+ \((.+)\)")
+
+
+def _who(actor: object) -> str:
+    """An actor as people read it: `user:usr_… (ana)` is ana, `token:tok_… (mdm)` the API token mdm; anything
+    else (a CLI user, a system actor) as recorded."""
+    text = str(actor or "")
+    found = _ACTOR.fullmatch(text)
+    if found is None:
+        return text
+    return found.group(2) if found.group(1) == "user" else f"{found.group(2)} (API token)"
+
+
 def _state_label(state: object) -> str:
     text = str(state)
     return charts.state_style(text).label if text in STATE_ORDER else text
@@ -183,6 +196,7 @@ class WebApp:
         env.filters["when"] = _when
         env.filters["device_url"] = _device_url
         env.filters["state_label"] = _state_label
+        env.filters["who"] = _who
         env.filters["quote"] = lambda text: urllib.parse.quote(str(text), safe="")
         env.globals["version"] = __version__
         env.globals["legend"] = charts.legend
