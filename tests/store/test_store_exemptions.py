@@ -13,6 +13,7 @@ from appban.audit import AuditEvent
 from appban.errors import AppbanError, Conflict, InvalidInput, NotFound
 from appban.model import Exemption
 from appban.store import AuditLog, Database, ExemptionRecord, ExemptionRepository
+from appban.store.bulk import CHUNK
 
 from .fleet_examples import BE_RULE, EU_RULE
 from .store_examples import ACTOR, NOW, seed_examples
@@ -130,3 +131,5 @@ def test_active_for_gives_the_exemptions_of_these_devices_and_holders_only(datab
         assert repository.active_for(["press-phone-1"], ["ana@gent.be"], NOW) == [PERSON, PRESS, short]
         assert repository.active_for(["press-phone-1"], [], LATER) == [PRESS]
         assert repository.active_for([], [], NOW) == []
+        many = [f"other-{n}" for n in range(CHUNK)] + ["press-phone-1"]  # past one chunk: the chunked path
+        assert repository.active_for(many, ["ana@gent.be"], NOW) == [PERSON, PRESS, short]

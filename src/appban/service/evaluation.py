@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from appban.compliance import Change, Engine, Key, rule_changes
 from appban.inventory import DeviceReport, InstalledApp, ReportKind
-from appban.model import App, FindingState
+from appban.model import App, Device, FindingState
 from appban.service.context import PolicyContext
 from appban.service.report_set import reports_working_set
 from appban.store import (
@@ -84,12 +84,15 @@ def working_set(session: Session, context: PolicyContext, device_ids: Iterable[s
 
 
 def apply_reports(session: Session, context: PolicyContext, reports: Sequence[DeviceReport], *,
-                  source_format: str, source_file: str, now: dt.datetime) -> Outcome:
-    """Fold reports into their devices' inventories and re-evaluate those devices only."""
+                  source_format: str, source_file: str, now: dt.datetime,
+                  devices: Mapping[str, Device] | None = None) -> Outcome:
+    """Fold reports into their devices' inventories and re-evaluate those devices only.
+
+    `devices`, when the caller has just stored every one of them (an import), saves reading them again."""
     inventories = InventoryRepository(session)
     inventories.serialise_writes({r.device_id for r in reports})  # before reading them: newest report wins
     outcome = Outcome()
-    engine = reports_working_set(session, context, {r.device_id for r in reports}, now, inventories)
+    engine = reports_working_set(session, context, {r.device_id for r in reports}, now, inventories, devices)
     before = dict(engine.inventories)
     changes: list[Change] = []
     history: list[dict[str, object]] = []

@@ -83,7 +83,8 @@ def _import_chunks(session: Session, context: PolicyContext, fmt: InventoryForma
             for entry in report.apps:
                 if entry.matched_by is MatchedBy.NAME and not entry.app.identifier.startswith("name:"):
                     summary.matched_by_name[f"{entry.app} ({entry.name})"] += 1
-        outcome = apply_reports(session, context, chunk, source_format=fmt.name, source_file=source, now=now)
+        outcome = apply_reports(session, context, chunk, source_format=fmt.name, source_file=source, now=now,
+                                devices={device.id: device for device in devices})
         summary.outcome.merge(outcome)
         if progress is not None:
             progress(len(chunk))

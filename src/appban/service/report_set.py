@@ -8,11 +8,12 @@ keeps the rows for `save` on the same repository, so a report's path reads each 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy.orm import Session
 
 from appban.compliance import Engine
+from appban.model import Device
 from appban.service.context import PolicyContext
 from appban.store import (
     AttestationRepository,
@@ -26,11 +27,15 @@ __all__ = ["reports_working_set"]
 
 
 def reports_working_set(session: Session, context: PolicyContext, device_ids: Iterable[str], now: dt.datetime,
-                        inventories: InventoryRepository) -> Engine:
+                        inventories: InventoryRepository, known: Mapping[str, Device] | None = None) -> Engine:
     """An engine over these devices with everything that bears on them, findings as stored, inventories whole
-    and remembered by `inventories` for its `save`."""
+    and remembered by `inventories` for its `save`. `known` devices, as the caller has just stored them in this
+    transaction, are not read again when they cover every id."""
     ids = set(device_ids)
-    devices = DeviceRepository(session).get_many(ids)
+    if known is not None and ids <= known.keys():
+        devices = {device_id: known[device_id] for device_id in ids}
+    else:
+        devices = DeviceRepository(session).get_many(ids)
     stored = FindingRepository(session).get_for_devices(ids)
     return Engine.restore(
         context.staleness, now, rules=context.rules.values(), devices=devices.values(),
