@@ -4,6 +4,7 @@ device; and the Devices list pages by keyset cursor."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 
@@ -154,3 +155,19 @@ def test_a_warm_start_counts_every_signed_up_organisation_before_its_first_view(
     monkeypatch.setattr("appban.web.app.compliance_counts", not_in_the_request)
     client = Site(database=database, seeded=seeded, app=app).signed_in("ec-admin")
     assert _count(client.get("/").text, EU_RESTRICTION, "non_compliant") == 2
+
+
+def test_the_search_box_finds_a_holders_devices_or_ids_by_their_start_within_scope(site: Site) -> None:
+    client = site.signed_in("ec-admin")
+
+    def listed(query: str) -> list[str]:
+        page = client.get("/devices", params={"q": query})
+        assert page.status_code == 200
+        return re.findall(r'<tr data-device="([^"]+)"', page.text)
+
+    assert listed("ana@ec.example.eu") == ["eu/phone-1"]
+    assert listed("eu/phone-") == sorted(d for d in listed("") if d.startswith("eu/phone-")) != []
+    assert listed("eu/phone-1") == ["eu/phone-1"]
+    assert listed("eu/%") == [] and listed("eu/_hone-1") == []  # LIKE's wildcards are plain characters here
+    assert listed("jan@leuven.example.be") == [] and listed("leuven/") == []  # another organisation's: not found
+    assert 'value="eu/phone-1"' in client.get("/devices", params={"q": "eu/phone-1"}).text  # the box keeps it

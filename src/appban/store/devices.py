@@ -177,12 +177,14 @@ class DeviceRepository:
     def page(self, *, organisations: Collection[str] | None = None, platform: str | None = None,
              ownership: str | None = None, holder: str | None = None, state: str | None = None,
              order: str = "id", descending: bool = False, offset: int = 0, limit: int = 50,
-             after: str | None = None, app: str | None = None) -> tuple[list[Device], int]:
+             after: str | None = None, app: str | None = None,
+             id_prefix: str | None = None) -> tuple[list[Device], int]:
         """One page of the devices that match, and how many match in all: what a list in the API shows.
 
         `organisations` None means all; `state` keeps the devices with a finding (not shadow) in that state, and
         `compliant` those with none; `app` keeps the devices whose inventory holds that identifier on any
-        platform (through the (platform, identifier) index); `order` is `id`, `organisation`, `platform` or
+        platform (through the (platform, identifier) index); `id_prefix` the devices whose id starts so (a
+        search box); `order` is `id`, `organisation`, `platform` or
         `last_inventory` (devices never inventoried last), ties broken by id. Filtering and counting happen in
         the database: a fleet is too large to page through in Python.
 
@@ -196,6 +198,8 @@ class DeviceRepository:
                               (DeviceRow.holder_email, holder)):
             if value is not None:
                 conditions.append(column == value)
+        if id_prefix is not None:
+            conditions.append(DeviceRow.id.startswith(id_prefix, autoescape=True))
         if app is not None:
             conditions.append(exists().where(DeviceAppRow.device_id == DeviceRow.id,
                                              DeviceAppRow.platform.in_([p.value for p in Platform]),

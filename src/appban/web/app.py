@@ -483,6 +483,9 @@ class WebApp:
         platform = _choice(q.get("platform"), [p.value for p in Platform])
         ownership = _choice(q.get("ownership"), [o.value for o in Ownership])
         app = (q.get("app") or "").strip()[:512] or None
+        search = (q.get("q") or "").strip()[:DEVICE_CURSOR_LENGTH] or None  # a holder's e-mail, or a device id's start
+        holder = search if search is not None and "@" in search else None
+        id_prefix = search if search is not None and holder is None else None
         start = int(q["start"]) if q.get("start", "").isdigit() else 0
         # keyset cursors: `after` the last id of the page before, `before` the first id of the page after
         after = (q.get("after") or "")[:DEVICE_CURSOR_LENGTH] or None
@@ -492,7 +495,8 @@ class WebApp:
             # every filter, the app one too, runs in the database, and pages go by keyset: a million devices
             devices, total = DeviceRepository(work.session).page(
                 organisations=organisations, platform=platform, ownership=ownership, state=state, app=app,
-                offset=start, limit=PAGE_SIZE, after=after or before, descending=before is not None)
+                holder=holder, id_prefix=id_prefix, offset=start, limit=PAGE_SIZE, after=after or before,
+                descending=before is not None)
             if before is not None:
                 devices.reverse()
             findings = FindingRepository(work.session).get_for_devices(d.id for d in devices)
@@ -500,8 +504,8 @@ class WebApp:
             rows = [{"device": d, "state": worst_state(grouped.get(d.id, [])).value} for d in devices]
             choices = [(org_id, "\u2002" * depth + work.tree.organisations[org_id].name)
                        for org_id, depth in _walk(work.tree.children, work.home)]
-        filters = {"organisation": organisation, "state": state, "platform": platform, "ownership": ownership,
-                   "app": app}
+        filters = {"q": search, "organisation": organisation, "state": state, "platform": platform,
+                   "ownership": ownership, "app": app}
         base = {k: v for k, v in filters.items() if v}
         keyset = bool(devices)
         forward: dict[str, Any] = {**base, "start": start + PAGE_SIZE}
