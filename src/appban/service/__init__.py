@@ -30,7 +30,6 @@ from appban.service.reporting import (
     compliance_counts,
     compliance_report,
     impact,
-    restriction_counts,
 )
 from appban.service.scheduler import OWNERS_VARIABLE, Round, Scheduler, apply_transitions, parse_owners
 from appban.service.summaries import Counted, CountsCache, Reading
@@ -75,6 +74,5 @@ __all__ = [
     "pull_feed",
     "read_feed_source",
     "refresh_due",
-    "restriction_counts",
     "store_assessment",
 ]

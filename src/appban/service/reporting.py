@@ -28,7 +28,7 @@ from appban.store import (
 )
 
 __all__ = ["AffectedDevice", "ComplianceCounts", "Impact", "Report", "RestrictionSummary", "compliance_counts",
-           "compliance_report", "impact", "restriction_counts"]
+           "compliance_report", "impact"]
 
 BREAKING = (FindingState.ADVISED, FindingState.GRACE, FindingState.NON_COMPLIANT)
 
@@ -108,18 +108,6 @@ def compliance_counts(session: Session, context: PolicyContext, organisation: st
     summaries = _summaries(session, context, organisations, profiles, now)
     return ComplianceCounts(organisation=organisation, at=now, restrictions=summaries, stale_devices=stale,
                             devices=sum(profiles.values()), trend=_trend_counted(session, organisations, now, days))
-
-
-def restriction_counts(session: Session, context: PolicyContext, organisation: str | None, now: dt.datetime,
-                       ) -> list[RestrictionSummary]:
-    """Only the per-restriction, per-organisation counts of `compliance_counts` (no staleness, no trend)."""
-    subtree = context.tree.subtree(organisation) if organisation else set(context.tree.organisations)
-    organisations = None if organisation is None else subtree
-    profiles: Counter[Any] = Counter()
-    for (profile, _), count in DeviceRepository(session).profile_counts(organisations).items():
-        if profile[0] in subtree:
-            profiles[profile] += count
-    return _summaries(session, context, organisations, profiles, now)
 
 
 def _summaries(session: Session, context: PolicyContext, organisations: set[str] | None,
