@@ -336,9 +336,10 @@ def rule_changes(rule: Rule, candidates: Iterable[tuple[Device, DeviceInventory 
         if limit is None:
             limit = limits[device.organisation] = staleness(device.organisation)
         exempted: Exemption | None = None
-        if active:
+        if active:  # the exemptions naming the device or its holder, in the engine's order, judged as it judges
             options = by_device.get(device.id, []) + (by_holder.get(device.holder, []) if device.holder else [])
-            exempted = min(options, key=lambda item: item[0])[1] if options else None
+            exempted = exemption_for([e for _, e in sorted(options, key=lambda item: item[0])], device, rule.id,
+                                     now) if options else None
         after = _stored(evaluate(rule, device, inventory, now, staleness=limit, exemption=exempted,
                                  attestation=attestations.get(device.id), in_force=in_force))
         before = findings.get(device.id)

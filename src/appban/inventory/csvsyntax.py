@@ -34,8 +34,8 @@ class StrictReader:
     """The file's rows as the C `csv` reader gives them, with the line each row starts on.
 
     Iterate `rows` (the reader itself: no Python frame per row) inside `reading()`, which turns the reader's
-    own errors into `InvalidInput` naming the line; `line_after(end)` with the `line_num` seen after the row
-    before gives a row's first line. The file is checked (NUL bytes, line length, UTF-8) and decoded a block
+    own errors into `InvalidInput` naming the line; a row starts on the line after the `line_num` seen after
+    the row before. The file is checked (NUL bytes, line length, UTF-8) and decoded a block
     at a time, not a line at a time: per-line Python work cost more than the parsing. A block is cut at its
     last line break, so no line, and no UTF-8 sequence, is split; an error in a block is raised only once the
     lines before it have been read, so the first error of the file is the one reported, as line by line.

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from appban.compliance import Change, Engine, Key, rule_changes
+from appban.compliance import Change, DeviceInventory, Engine, Key, rule_changes
 from appban.inventory import DeviceReport, InstalledApp, ReportKind
 from appban.model import App, Device, FindingState
 from appban.service.context import PolicyContext
-from appban.service.report_set import reports_working_set
 from appban.store import (
     AttestationRepository,
     DeviceRepository,
@@ -71,12 +70,30 @@ def working_set(session: Session, context: PolicyContext, device_ids: Iterable[s
     an engine must not be used to fold reports or to save inventories, which need every app.
     """
     ids = set(device_ids)
-    devices = DeviceRepository(session).get_many(ids)
-    stored = FindingRepository(session).get_for_devices(ids)
     only = frozenset().union(*(rule.banned for rule in context.rules.values())) if relevant_apps_only else None
+    return _restore(session, context, now, ids, DeviceRepository(session).get_many(ids),
+                    InventoryRepository(session).get_many(ids, only=only))
+
+
+def _reports_working_set(session: Session, context: PolicyContext, ids: set[str], now: dt.datetime,
+                         inventories: InventoryRepository, known: Mapping[str, Device] | None) -> Engine:
+    """`working_set` for folding reports: inventories whole, read by `get_for_update` (which keeps the stored
+    rows for `inventories.save` to write only the difference: each stored row read once). `known` devices, as
+    the caller has just stored them in this transaction, are not read again when they cover every id."""
+    if known is not None and ids <= known.keys():
+        devices = {device_id: known[device_id] for device_id in ids}
+    else:
+        devices = DeviceRepository(session).get_many(ids)
+    return _restore(session, context, now, ids, devices, inventories.get_for_update(ids))
+
+
+def _restore(session: Session, context: PolicyContext, now: dt.datetime, ids: set[str],
+             devices: Mapping[str, Device], inventories: Mapping[str, DeviceInventory]) -> Engine:
+    """An engine over the `devices` of `ids` with these inventories, and the findings, exemptions and
+    attestations of `ids` as stored."""
+    stored = FindingRepository(session).get_for_devices(ids)
     return Engine.restore(
-        context.staleness, now, rules=context.rules.values(), devices=devices.values(),
-        inventories=InventoryRepository(session).get_many(ids, only=only),
+        context.staleness, now, rules=context.rules.values(), devices=devices.values(), inventories=inventories,
         exemptions=ExemptionRepository(session).active_for(
             ids, {device.holder for device in devices.values() if device.holder is not None}, now),
         attestations=AttestationRepository(session).for_devices(ids),
@@ -92,7 +109,7 @@ def apply_reports(session: Session, context: PolicyContext, reports: Sequence[De
     inventories = InventoryRepository(session)
     inventories.serialise_writes({r.device_id for r in reports})  # before reading them: newest report wins
     outcome = Outcome()
-    engine = reports_working_set(session, context, {r.device_id for r in reports}, now, inventories, devices)
+    engine = _reports_working_set(session, context, {r.device_id for r in reports}, now, inventories, devices)
     before = dict(engine.inventories)
     changes: list[Change] = []
     history: list[dict[str, object]] = []

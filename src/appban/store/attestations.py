@@ -80,6 +80,11 @@ class AttestationRepository:
                 .order_by(AttestationRow.device_id, AttestationRow.restriction_id))]
         return out
 
+    def for_restriction(self, restriction_id: str) -> dict[str, Attestation]:
+        """Every attestation for this restriction by device, expired ones included (the engine judges them)."""
+        return {row.device_id: _attestation(row) for row in self._session.scalars(
+            select(AttestationRow).where(AttestationRow.restriction_id == restriction_id))}
+
     def device_ids_for_restriction(self, restriction_id: str) -> set[str]:
         """The devices with an attestation for this restriction, expired ones included."""
         return set(self._session.scalars(select(AttestationRow.device_id)

@@ -23,7 +23,8 @@ from sqlalchemy.types import Boolean
 
 from appban.store.tables import Base
 
-__all__ = ["BATCH", "CHUNK", "NULL", "among", "chunked", "copy_lines", "copy_text", "copy_time", "insert_rows"]
+__all__ = ["BATCH", "CHUNK", "COPY_FROM", "NULL", "among", "chunked", "copy_lines", "copy_text", "copy_time",
+           "insert_rows"]
 
 CHUNK = 5_000  # ids per `IN (...)`
 BATCH = 10_000  # rows per executemany

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from appban.compliance.engine import Change, Key
 from appban.compliance.evaluate import Verdict
 from appban.model import App, Finding, FindingState, Funding, Ownership, Platform
-from appban.store.bulk import BATCH, NULL, among, chunked, copy_lines, copy_text, copy_time, insert_rows
+from appban.store.bulk import BATCH, COPY_FROM, NULL, among, chunked, copy_lines, copy_text, copy_time, insert_rows
 from appban.store.devices import Profile
 from appban.store.tables import Base, DeviceRow, FindingEventRow, FindingRow, GateChangeRow, UTCDateTime
 
@@ -36,7 +36,6 @@ _Row: TypeAlias = "Row[*tuple[Any, ...]]"  # a result row of any columns
 _COLUMNS = (FindingRow.device_id, FindingRow.restriction_id, FindingRow.state, FindingRow.reason,
             FindingRow.deadline, FindingRow.apps, FindingRow.shadow, FindingRow.since,
             FindingRow.restriction_version)
-_COPY_FROM = 64  # rows from which COPY beats executemany (as in appban.store.bulk)
 # States whose deadline is a moment when the pair moves on by itself: a grace period or an exemption ends.
 # A non-compliant finding's deadline is the one it already passed.
 _PENDING = tuple(state.value for state in FindingState
@@ -323,7 +322,7 @@ def _copy_text_rows(session: Session, entity: type[Base], rows: Iterable[Mapping
     of rows (one device's report) still go by executemany, where COPY's round trips cost more.
     """
     rows = list(rows)
-    if len(rows) < _COPY_FROM:
+    if len(rows) < COPY_FROM:
         return insert_rows(session, entity, rows)
     times: dict[dt.datetime | None, str] = {None: NULL}
 

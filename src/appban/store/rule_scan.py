@@ -30,7 +30,9 @@ from appban.compliance.evaluate import Verdict
 from appban.compliance.state import DeviceInventory
 from appban.inventory.interface import Visibility
 from appban.model import App, Attestation, Device, Exemption, FindingState, Funding, Ownership, Platform
+from appban.store.attestations import AttestationRepository
 from appban.store.bulk import CHUNK, among, chunked
+from appban.store.exemptions import ExemptionRepository
 from appban.store.findings import apps_from_text
 from appban.store.tables import (
     AttestationRow,
@@ -149,20 +151,8 @@ def _scan(session: Session, restriction_id: str, banned: Collection[App], now: d
         out.candidates.append((devices[device_id], None if inventory is None else DeviceInventory(
             device=device_id, observed_at=inventory[0], visibility=inventory[1],
             apps=MappingProxyType(apps.get(device_id, {})))))
-    out.exemptions = [
-        Exemption(id=row.id, restriction=row.restriction_id, reason=row.reason, approver=row.approver,
-                  ends=row.ends, device=row.device_id, holder=row.holder_email)
-        for row in session.execute(
-            select(ExemptionRow.id, ExemptionRow.restriction_id, ExemptionRow.reason, ExemptionRow.approver,
-                   ExemptionRow.ends, ExemptionRow.device_id, ExemptionRow.holder_email)
-            .where(*_in_force(restriction_id, now)).order_by(ExemptionRow.id))]
-    out.attestations = {
-        row.device_id: Attestation(device=row.device_id, restriction=row.restriction_id, holder=row.holder,
-                                   at=row.at, expires=row.expires)
-        for row in session.execute(
-            select(AttestationRow.device_id, AttestationRow.restriction_id, AttestationRow.holder,
-                   AttestationRow.at, AttestationRow.expires)
-            .where(AttestationRow.restriction_id == restriction_id))}
+    out.exemptions = [e for e in ExemptionRepository(session).for_restriction(restriction_id) if e.ends > now]
+    out.attestations = AttestationRepository(session).for_restriction(restriction_id)
     return out
 
 
