@@ -458,6 +458,9 @@ def main() -> None:
             {"appban serve": serve.pid, **watched, "nginx": proxy.pid}))
         load_after = os.getloadavg()
         serve_log = (tmp / "serve.log").read_text(errors="replace")
+        # one worker's counters (several workers each keep their own): how many pushes a transaction stored
+        grouped = dict(re.findall(r"^(appban_push_batches_total|appban_pushes_batched_total) (\d+)$",
+                                  httpx.get(f"{base}/metrics", timeout=10).text, re.MULTILINE))
 
     print(f"`{command}` on PostgreSQL ({args.devices:,} devices, {fleet.rows:,} (device, app) rows, seeded through "
           f"`appban org apply`, `policy apply`, `import` in {seeded:.0f} s); one `appban serve` "
@@ -495,6 +498,11 @@ def main() -> None:
     logged = Counter(_error_of(line) for line in serve_log.splitlines() if '"level":"error"' in line)
     print()
     print(f"server log: {sum(logged.values())} error line(s)")
+    if grouped:
+        batches, pushes = int(grouped.get("appban_push_batches_total", 0)), int(grouped.get(
+            "appban_pushes_batched_total", 0))
+        print(f"group commit (one worker's /metrics): {pushes:,} small pushes in {batches:,} transactions "
+              f"({pushes / max(batches, 1):.1f} a transaction)")
     for what, count in logged.most_common(5):
         print(f"    {count} x {what}")
 

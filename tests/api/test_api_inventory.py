@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from typing import Any
+
+from appban.service.importing import PUSH_DEVICES
 
 from .conftest import SIGNAL, TEST_LIMITS, TIKTOK, World, csv_rows, stamp
 
@@ -83,3 +87,47 @@ def test_an_upload_over_the_limit_is_413_and_nothing_is_imported(world: World) -
     streamed = world.request("admin-a", "POST", PUSH, content=chunks())
     assert streamed.status_code == 413
     assert world.device_count() == before
+
+
+def test_pushes_at_the_same_time_each_get_their_own_summary(world: World) -> None:
+    """Small pushes arriving together are stored in batches (service.group_commit); each answer is its own."""
+    commit = world.app.state.appban.pushes
+    before = commit.jobs
+    start = threading.Barrier(12)
+    answers: dict[int, Any] = {}
+
+    def push(n: int) -> None:
+        app = TIKTOK if n % 3 == 0 else SIGNAL
+        body = csv_rows(*[(f"digit/together-{n}-{k}", "android", app, NOW, "corporate", "true", "", "")
+                          for k in range(1 + n % 2)])
+        start.wait(10)
+        answers[n] = world.request("source-a", "POST", PUSH, content=body, params={"name": f"push-{n}.csv"})
+
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for n, response in sorted(answers.items()):
+        assert response.status_code == 200, response.text
+        summary = response.json()
+        assert (summary["source"], summary["reports"], summary["devices_created"]) == (
+            f"push-{n}.csv", 1 + n % 2, 1 + n % 2)
+        assert summary["states"] == ({"grace": 1 + n % 2} if n % 3 == 0 else {})
+    assert len(answers) == 12 and commit.jobs - before == 12
+    metrics = world.get(None, "/metrics").text
+    assert f"appban_pushes_batched_total {commit.jobs}" in metrics
+    assert f"appban_push_batches_total {commit.batches}" in metrics and commit.batches <= commit.jobs
+    device = world.get("admin-a", "/api/v1/devices/digit/together-3-1").json()
+    assert device["organisation"] == "eu-commission-dg-digit" and device["state"] == "grace"
+
+
+def test_a_file_of_many_devices_is_streamed_in_a_transaction_of_its_own(world: World) -> None:
+    commit = world.app.state.appban.pushes
+    before = commit.jobs
+    body = csv_rows(*[(f"digit/fleet-{n:03d}", "android", SIGNAL, NOW, "corporate", "true", "", "")
+                      for n in range(PUSH_DEVICES + 1)])
+    response = world.request("source-a", "POST", PUSH, content=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["devices_created"] == PUSH_DEVICES + 1
+    assert commit.jobs == before  # too many devices for a batch of pushes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 
@@ -26,7 +26,8 @@ from appban.api.observe import Observe
 from appban.api.ratelimit import RateLimiter
 from appban.api.routes import operations, v1
 from appban.api.token_cache import TokenCache
-from appban.service import ContextCache
+from appban.errors import InvalidInput
+from appban.service import ContextCache, GroupCommit, ImportSummary, Push, import_pushes, push_batch
 from appban.store import Database
 
 __all__ = ["PUBLIC_PATHS", "create_api"]
@@ -46,6 +47,15 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _push_runner(database: Database, contexts: ContextCache, clock: Callable[[], dt.datetime],
+                 ) -> Callable[[Sequence[Push]], list[ImportSummary | InvalidInput]]:
+    """Stores a batch of small inventory pushes in one transaction (routes/inventory.py submits them)."""
+    def run(pushes: Sequence[Push]) -> list[ImportSummary | InvalidInput]:
+        with database.session() as session:
+            return import_pushes(session, contexts.get(session), pushes, clock())
+    return run
+
+
 def create_api(database: Database, *, clock: Callable[[], dt.datetime] = _utc_now,
                health: Callable[[], HealthReport] | None = None, extra_metrics: Callable[[], str] | None = None,
                limits: Limits | None = None) -> FastAPI:
@@ -56,9 +66,11 @@ def create_api(database: Database, *, clock: Callable[[], dt.datetime] = _utc_no
     """
     limits = limits or Limits.from_environment()
     requests = RequestMetrics()
-    backend = Backend(database=database, clock=clock, contexts=ContextCache(), tokens=TokenCache(database, clock),
+    contexts = ContextCache()
+    backend = Backend(database=database, clock=clock, contexts=contexts, tokens=TokenCache(database, clock),
                       limits=limits, requests=requests, fleet=FleetMetrics(database, clock), health=health,
-                      extra_metrics=extra_metrics, rate=RateLimiter(limits.rate, limits.burst))
+                      extra_metrics=extra_metrics, rate=RateLimiter(limits.rate, limits.burst),
+                      pushes=GroupCommit(_push_runner(database, contexts, clock), push_batch))
     app = FastAPI(title="appban", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.appban = backend

@@ -15,7 +15,7 @@ from appban.api.limits import Limits
 from appban.api.metrics import FleetMetrics, RequestMetrics
 from appban.api.ratelimit import RateLimiter
 from appban.api.token_cache import TokenCache
-from appban.service import ContextCache
+from appban.service import ContextCache, GroupCommit, ImportSummary, Push
 from appban.store import Database
 
 __all__ = ["Backend"]
@@ -33,3 +33,4 @@ class Backend:
     health: Callable[[], HealthReport] | None = None  # the gate's own health, when a server mounts the API
     extra_metrics: Callable[[], str] | None = None  # the gate's metrics lines, likewise
     rate: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))  # per token; off unless given
+    pushes: GroupCommit[Push, ImportSummary] | None = None  # small inventory pushes, stored a batch at a time

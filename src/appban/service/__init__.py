@@ -12,6 +12,8 @@ from appban.service.checkpoints import CheckpointSchedule
 from appban.service.context import DEFAULT_STALENESS_DAYS, ContextCache, PolicyContext, load_context
 from appban.service.evaluation import (
     Outcome,
+    ReportBatch,
+    apply_report_batches,
     apply_reports,
     evaluate_pairs,
     evaluate_rules,
@@ -19,8 +21,9 @@ from appban.service.evaluation import (
     refresh_due,
 )
 from appban.service.exports import FeedPull, export_restrictions, pull_feed, read_feed_source
+from appban.service.group_commit import GroupCommit
 from appban.service.holders import HolderSummary, assign_holders
-from appban.service.importing import ImportSummary, import_stream
+from appban.service.importing import ImportSummary, Push, import_pushes, import_stream, push_batch
 from appban.service.reporting import (
     AffectedDevice,
     ComplianceCounts,
@@ -45,17 +48,21 @@ __all__ = [
     "Counted",
     "CountsCache",
     "FeedPull",
+    "GroupCommit",
     "HolderSummary",
     "Impact",
     "ImportSummary",
     "Outcome",
     "PolicyContext",
+    "Push",
     "Reading",
     "Report",
+    "ReportBatch",
     "RestrictionSummary",
     "Round",
     "Scheduler",
     "StoredAssessment",
+    "apply_report_batches",
     "apply_reports",
     "apply_transitions",
     "assess_and_store",
@@ -68,10 +75,12 @@ __all__ = [
     "exempted_or_attested",
     "export_restrictions",
     "impact",
+    "import_pushes",
     "import_stream",
     "load_context",
     "parse_owners",
     "pull_feed",
+    "push_batch",
     "read_feed_source",
     "refresh_due",
     "store_assessment",

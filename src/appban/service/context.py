@@ -84,6 +84,11 @@ class ContextCache:
         self._stamp: Hashable | None = None
         self._context: PolicyContext | None = None
 
+    @property
+    def catalog(self) -> Catalog:
+        """The catalogue every context of this cache is built with (for reading files before a transaction)."""
+        return self._catalog
+
     def get(self, session: Session) -> PolicyContext:
         """The context as of this session's transaction."""
         stamp = policy_stamp(session)

@@ -31,6 +31,8 @@ from appban.store.rule_scan import scan_rule
 
 __all__ = [
     "Outcome",
+    "ReportBatch",
+    "apply_report_batches",
     "apply_reports",
     "evaluate_pairs",
     "evaluate_rules",
@@ -100,38 +102,68 @@ def _restore(session: Session, context: PolicyContext, now: dt.datetime, ids: se
         findings={key: item.verdict for key, item in stored.items()})
 
 
+@dataclass(frozen=True, slots=True)
+class ReportBatch:
+    """The reports of one file, with the source they came from (kept in the report history)."""
+
+    reports: Sequence[DeviceReport]
+    source_format: str
+    source_file: str
+
+
 def apply_reports(session: Session, context: PolicyContext, reports: Sequence[DeviceReport], *,
                   source_format: str, source_file: str, now: dt.datetime,
                   devices: Mapping[str, Device] | None = None) -> Outcome:
     """Fold reports into their devices' inventories and re-evaluate those devices only.
 
     `devices`, when the caller has just stored every one of them (an import), saves reading them again."""
+    return apply_report_batches(session, context, [ReportBatch(reports, source_format, source_file)], now=now,
+                                devices=devices)[0]
+
+
+def apply_report_batches(session: Session, context: PolicyContext, batches: Sequence[ReportBatch], *,
+                         now: dt.datetime, devices: Mapping[str, Device] | None = None) -> list[Outcome]:
+    """`apply_reports` for several files at once, in as many statements as one: the outcome of each, in order.
+
+    Pushes from device-management systems are small (one device, or a page of them) and arrive many a second;
+    folded together, they share the reads and writes that would otherwise dominate each (service.pushes). A
+    finding's change counts in the outcome of the (last) file that reported its device."""
     inventories = InventoryRepository(session)
-    inventories.serialise_writes({r.device_id for r in reports})  # before reading them: newest report wins
-    outcome = Outcome()
-    engine = _reports_working_set(session, context, {r.device_id for r in reports}, now, inventories, devices)
+    ids = {report.device_id for batch in batches for report in batch.reports}
+    inventories.serialise_writes(ids)  # before reading them: newest report wins
+    outcomes = [Outcome() for _ in batches]
+    engine = _reports_working_set(session, context, ids, now, inventories, devices)
     before = dict(engine.inventories)
     changes: list[Change] = []
     history: list[dict[str, object]] = []
     details: dict[str, Sequence[InstalledApp]] = {}
-    for report in reports:
-        previous = engine.inventories.get(report.device_id)
-        changes += engine.put_report(report, now)
-        applied = engine.inventories.get(report.device_id) is not previous
-        outcome.applied += applied
-        outcome.ignored += not applied
-        if applied:
-            details[report.device_id] = _merged_details(details.get(report.device_id), report)
-        history.append({"device_id": report.device_id, "source_format": source_format, "source_file": source_file,
-                        "observed_at": report.observed_at, "received_at": now, "kind": str(report.kind),
-                        "visibility": str(report.visibility), "app_count": len(report.apps), "applied": applied})
-    changed = [inv for device_id, inv in engine.inventories.items() if before.get(device_id) is not inv]
-    if changed:
-        inventories.save(changed, details, source_format=source_format, now=now)
+    source_of: dict[str, str] = {}  # device -> the source format of its newest applied report
+    owner = {report.device_id: index for index, batch in enumerate(batches) for report in batch.reports}
+    for batch, outcome in zip(batches, outcomes, strict=True):
+        for report in batch.reports:
+            previous = engine.inventories.get(report.device_id)
+            changes += engine.put_report(report, now)
+            applied = engine.inventories.get(report.device_id) is not previous
+            outcome.applied += applied
+            outcome.ignored += not applied
+            if applied:
+                details[report.device_id] = _merged_details(details.get(report.device_id), report)
+                source_of[report.device_id] = batch.source_format
+            history.append({"device_id": report.device_id, "source_format": batch.source_format,
+                            "source_file": batch.source_file, "observed_at": report.observed_at,
+                            "received_at": now, "kind": str(report.kind), "visibility": str(report.visibility),
+                            "app_count": len(report.apps), "applied": applied})
+    changed: dict[str, list[DeviceInventory]] = {}
+    for device_id, inventory in engine.inventories.items():
+        if before.get(device_id) is not inventory:
+            changed.setdefault(source_of[device_id], []).append(inventory)
+    for source_format, saved in sorted(changed.items()):
+        inventories.save(saved, details, source_format=source_format, now=now)
     inventories.record_reports(history)
     _persist(session, context, changes, now)
-    outcome.add(changes)
-    return outcome
+    for change in changes:
+        outcomes[owner.get(change.device, 0)].add([change])
+    return outcomes
 
 
 def evaluate_rules(session: Session, context: PolicyContext, restriction_ids: Iterable[str], now: dt.datetime,

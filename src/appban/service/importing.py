@@ -13,25 +13,40 @@ import itertools
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
-from appban.errors import InvalidInput, Problem
+from appban.errors import InvalidInput, Location, Problem
 from appban.inventory import DeviceReport, InventoryFormat, MatchedBy, ReportDefaults
 from appban.model import Device, Funding, Ownership
 from appban.service.context import PolicyContext
-from appban.service.evaluation import Outcome, apply_reports
+from appban.service.evaluation import Outcome, ReportBatch, apply_report_batches, apply_reports
 from appban.store import DeviceRepository, InventoryRepository
+from appban.store.inventories import PER_DEVICE_LOCKS
 
-__all__ = ["CHUNK", "CHUNK_APPS", "ImportSummary", "import_stream"]
+__all__ = [
+    "CHUNK",
+    "CHUNK_APPS",
+    "PUSH_DEVICES",
+    "ImportSummary",
+    "Push",
+    "confinement_problems",
+    "import_pushes",
+    "import_stream",
+    "push_batch",
+]
 
 CHUNK = 2_000  # reports per round trip: large enough for bulk statements, small enough to bound memory
 # App rows per chunk (a single report may have more): several chunks even for a few thousand devices, so that
 # reading the file overlaps storing it (`_read_ahead`); each chunk costs a dozen round trips.
 CHUNK_APPS = 40_000
+# Devices a batch of pushes may report: each is locked on its own (store.inventories), so batches about
+# different devices, in several server processes, run side by side.
+PUSH_DEVICES = PER_DEVICE_LOCKS
+PUSH_BATCH = 200  # pushes stored in one transaction, at most: a batch's wait stays short
 
 T = TypeVar("T")
 
@@ -45,6 +60,113 @@ class ImportSummary:
     devices_updated: int = 0
     matched_by_name: Counter[str] = field(default_factory=Counter)  # "platform:identifier (display name)"
     outcome: Outcome = field(default_factory=Outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A small file a source pushed, read already: imported with others in one transaction (`import_pushes`)."""
+
+    reports: tuple[DeviceReport, ...]
+    source: str
+    format: str
+    defaults: ReportDefaults
+    home: str  # the pusher's organisation: the devices it reports stay in its subtree
+
+    @property
+    def devices(self) -> frozenset[str]:
+        return frozenset(report.device_id for report in self.reports)
+
+    @property
+    def apps(self) -> int:
+        return sum(len(report.apps) for report in self.reports)
+
+
+def import_pushes(session: Session, context: PolicyContext, pushes: Sequence[Push], now: dt.datetime,
+                  ) -> list[ImportSummary | InvalidInput]:
+    """Import several pushes inside the caller's transaction, in about the statements of one.
+
+    Each push is judged on its own (placement, confinement to its pusher's subtree): a push with a problem gets
+    its InvalidInput and writes nothing, the others go on. Two pushes must not report the same device (the
+    caller batches them so); the reports of each count in its own summary.
+    """
+    ids = set().union(*(push.devices for push in pushes))
+    InventoryRepository(session).serialise_writes(ids)
+    stored = DeviceRepository(session).get_many(ids)
+    results: list[ImportSummary | InvalidInput] = []
+    accepted: list[tuple[int, list[Device]]] = []
+    for index, push in enumerate(pushes):
+        allowed = frozenset(context.tree.subtree(push.home)) if push.home in context.tree else frozenset()
+        default = push.defaults.organisation or push.home
+        if default not in allowed:
+            results.append(InvalidInput([Problem(Location("query.organisation"), f"unknown organisation "
+                                                 f"`{default}`", "push for your organisation or one below it")]))
+            continue
+        defaults = ReportDefaults(organisation=default, ownership=push.defaults.ownership,
+                                  funding=push.defaults.funding, enrolled=push.defaults.enrolled,
+                                  observed_at=push.defaults.observed_at)
+        problems = confinement_problems(push.reports, stored, allowed, push.home, default)
+        devices, placement = _device_records(context, push.reports, defaults, stored)
+        if problems or placement:
+            results.append(InvalidInput(problems or placement))
+            continue
+        summary = ImportSummary(source=push.source, format=push.format, reports=len(push.reports))
+        _count_matched_by_name(summary, push.reports)
+        results.append(summary)
+        accepted.append((index, devices))
+    if not accepted:
+        return results
+    repository = DeviceRepository(session)
+    for source_format in sorted({pushes[index].format for index, _ in accepted}):
+        group = [(index, devices) for index, devices in accepted if pushes[index].format == source_format]
+        counts = repository.upsert([d for _, devices in group for d in devices], now=now, source_format=source_format,
+                                   names={r.device_id: r.name for index, _ in group for r in pushes[index].reports
+                                          if r.name})
+        for index, devices in group:
+            summary = cast(ImportSummary, results[index])
+            summary.devices_created = sum(d.id in counts.created_ids for d in devices)
+            summary.devices_updated = sum(d.id in counts.updated_ids for d in devices)
+    outcomes = apply_report_batches(
+        session, context, [ReportBatch(pushes[index].reports, pushes[index].format, pushes[index].source)
+                           for index, _ in accepted],
+        now=now, devices={device.id: device for _, devices in accepted for device in devices})
+    for (index, _), outcome in zip(accepted, outcomes, strict=True):
+        cast(ImportSummary, results[index]).outcome = outcome
+    return results
+
+
+def push_batch(queued: Sequence[Push]) -> int:
+    """How many pushes from the head of `queued` go into the next batch (`service.group_commit`): in order of
+    arrival, up to one chunk's reports and apps, and not past a push about a device already in the batch (it
+    waits for the next batch, so the reports of a device are folded in the order they came)."""
+    devices: set[str] = set()
+    reports = apps = 0
+    for count, push in enumerate(queued):
+        if count and (count >= PUSH_BATCH or not devices.isdisjoint(push.devices)
+                      or len(devices) + len(push.devices) > PUSH_DEVICES
+                      or reports + len(push.reports) > CHUNK or apps + push.apps > CHUNK_APPS):
+            return count
+        devices |= push.devices
+        reports += len(push.reports)
+        apps += push.apps
+    return len(queued)
+
+
+def confinement_problems(reports: Sequence[DeviceReport], stored: Mapping[str, Device], allowed: Collection[str],
+                         home: str, default: str | None) -> list[Problem]:
+    """What in `reports`, pushed by `home`, would reach outside its subtree `allowed`: a device stored in
+    another organisation, or one placed (by the file, as stored, or by `default`) outside the subtree."""
+    problems: list[Problem] = []
+    for report in reports:
+        known = stored.get(report.device_id)
+        if known is not None and known.organisation not in allowed:
+            problems.append(Problem(report.where, f"device `{report.device_id}` cannot be reported by `{home}`",
+                                    "each organisation reports its own devices"))
+            continue
+        placed = report.organisation or (known.organisation if known else None) or default
+        if placed is not None and placed not in allowed:
+            problems.append(Problem(report.where, f"device `{report.device_id}`: unknown organisation `{placed}`",
+                                    f"a device pushed by `{home}` belongs to it or to an organisation below it"))
+    return problems
 
 
 def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat, stream: BinaryIO, source: str,
@@ -79,15 +201,19 @@ def _import_chunks(session: Session, context: PolicyContext, fmt: InventoryForma
         summary.devices_created += counts.created
         summary.devices_updated += counts.updated
         summary.reports += len(chunk)
-        for report in chunk:
-            for entry in report.apps:
-                if entry.matched_by is MatchedBy.NAME and not entry.app.identifier.startswith("name:"):
-                    summary.matched_by_name[f"{entry.app} ({entry.name})"] += 1
+        _count_matched_by_name(summary, chunk)
         outcome = apply_reports(session, context, chunk, source_format=fmt.name, source_file=source, now=now,
                                 devices={device.id: device for device in devices})
         summary.outcome.merge(outcome)
         if progress is not None:
             progress(len(chunk))
+
+
+def _count_matched_by_name(summary: ImportSummary, reports: Sequence[DeviceReport]) -> None:
+    for report in reports:
+        for entry in report.apps:
+            if entry.matched_by is MatchedBy.NAME and not entry.app.identifier.startswith("name:"):
+                summary.matched_by_name[f"{entry.app} ({entry.name})"] += 1
 
 
 def _chunks(reports: Iterator[DeviceReport]) -> Iterator[list[DeviceReport]]:
@@ -168,6 +294,14 @@ def _devices(session: Session, context: PolicyContext, chunk: list[DeviceReport]
              ) -> list[Device]:
     """The device records the chunk implies: file fields > stored fields > defaults."""
     stored = DeviceRepository(session).get_many({r.device_id for r in chunk})
+    devices, problems = _device_records(context, chunk, defaults, stored)
+    if problems:
+        raise InvalidInput(problems)
+    return devices
+
+
+def _device_records(context: PolicyContext, chunk: Sequence[DeviceReport], defaults: ReportDefaults,
+                    stored: Mapping[str, Device]) -> tuple[list[Device], list[Problem]]:
     problems: list[Problem] = []
     out: dict[str, Device] = {}
     for report in chunk:
@@ -193,9 +327,7 @@ def _devices(session: Session, context: PolicyContext, chunk: list[DeviceReport]
             id=report.device_id, organisation=organisation, platform=report.platform, ownership=ownership,
             funding=funding, enrolled=enrolled, holder=report.holder or (known.holder if known else None),
             last_inventory=report.observed_at)
-    if problems:
-        raise InvalidInput(problems)
-    return list(out.values())
+    return list(out.values()), problems
 
 
 def _first_bool(*values: bool | None) -> bool:

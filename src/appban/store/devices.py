@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from sqlalchemy import ColumnElement, Row, Select, case, delete, exists, func, insert, literal, or_, select, update
@@ -56,6 +56,9 @@ class UpsertCounts:
     created: int
     updated: int
     unchanged: int
+    # which devices, for callers that import several files at once (not compared: the counts say what happened)
+    created_ids: frozenset[str] = field(default=frozenset(), compare=False)
+    updated_ids: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 class DeviceRepository:
@@ -77,7 +80,9 @@ class DeviceRepository:
         latest = {device.id: device for device in devices}
         self._check(latest.values())
         names = names or {}
-        created = updated = unchanged = 0
+        created_ids: set[str] = set()
+        updated_ids: set[str] = set()
+        unchanged = 0
         for chunk in chunked(latest):
             stored = {row.id: row for row in self._session.execute(
                 select(DeviceRow.id, DeviceRow.organisation_id, DeviceRow.platform, DeviceRow.ownership,
@@ -109,9 +114,10 @@ class DeviceRepository:
             for batch in chunked(changed, BATCH):
                 self._session.execute(update(DeviceRow), batch)
             insert_rows(self._session, GateChangeRow, [{"device_id": row["id"], "at": now} for row in new + changed])
-            created += len(new)
-            updated += len(changed)
-        return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+            created_ids.update(row["id"] for row in new)
+            updated_ids.update(row["id"] for row in changed)
+        return UpsertCounts(created=len(created_ids), updated=len(updated_ids), unchanged=unchanged,
+                            created_ids=frozenset(created_ids), updated_ids=frozenset(updated_ids))
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Device]:
         """The stored devices among `ids` (unknown ids are left out), with their last inventory time."""

@@ -10,6 +10,7 @@ organisation can neither add devices to another nor overwrite another's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import IO, Annotated, Any, BinaryIO, cast
 
@@ -27,7 +28,8 @@ from appban.catalog import Catalog
 from appban.errors import InvalidInput, Location, Problem
 from appban.inventory import FORMATS, DeviceReport, InventoryFormat, ReportDefaults, inventory_format
 from appban.model import Funding, Ownership, Platform
-from appban.service import import_stream
+from appban.service import ImportSummary, Push, import_stream
+from appban.service.importing import CHUNK_APPS, PUSH_DEVICES, confinement_problems
 from appban.store import DeviceRepository
 from appban.store.tables import ID_LENGTH
 
@@ -36,6 +38,9 @@ __all__ = ["ImportOut", "router"]
 router = APIRouter(prefix="/inventory", tags=["inventory"])
 
 _CHECK_BATCH = 2_000  # reports whose stored organisation is read in one query
+# A body up to this size is read before its transaction and, if it reports few enough devices, stored in a
+# batch with the pushes beside it; a larger one (a fleet's export) is streamed in a transaction of its own.
+SMALL_PUSH_BYTES = 1 << 20
 
 FORMAT_SCHEMA: dict[str, Any] = {"enum": sorted(FORMATS)}
 UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
@@ -79,18 +84,7 @@ class Confined:
 
     def _checked(self, batch: list[DeviceReport], defaults: ReportDefaults) -> list[DeviceReport]:
         stored = DeviceRepository(self.session).get_many({r.device_id for r in batch})
-        problems: list[Problem] = []
-        for report in batch:
-            known = stored.get(report.device_id)
-            if known is not None and known.organisation not in self.allowed:
-                problems.append(Problem(report.where, f"device `{report.device_id}` cannot be reported by "
-                                        f"`{self.home}`", "each organisation reports its own devices"))
-                continue
-            placed = report.organisation or (known.organisation if known else None) or defaults.organisation
-            if placed is not None and placed not in self.allowed:
-                problems.append(Problem(report.where, f"device `{report.device_id}`: unknown organisation "
-                                        f"`{placed}`", f"a device pushed by `{self.home}` belongs to it or to an "
-                                        "organisation below it"))
+        problems = confinement_problems(batch, stored, self.allowed, self.home, defaults.organisation)
         if problems:
             raise InvalidInput(problems)
         return batch
@@ -124,14 +118,38 @@ async def push_inventory(
     try:
         defaults = ReportDefaults(organisation=organisation, ownership=ownership, funding=funding, enrolled=enrolled,
                                   observed_at=observed_at)
-        return await run_in_threadpool(_import, caller, source_format, spool,
-                                       name.strip() or f"{format} push", defaults)
+        source = name.strip() or f"{format} push"
+        if caller.backend.pushes is not None and spool.seek(0, os.SEEK_END) <= SMALL_PUSH_BYTES:
+            spool.seek(0)
+            summary = await run_in_threadpool(_push, caller, source_format, spool, source, defaults)
+            if summary is not None:
+                return _out(summary)
+        spool.seek(0)
+        return _out(await run_in_threadpool(_import, caller, source_format, spool, source, defaults))
     finally:
         spool.close()
 
 
+def _push(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], source: str,
+          defaults: ReportDefaults) -> ImportSummary | None:
+    """A small file (a device, or a page of devices) stored together with the pushes that arrive beside it
+    (service.group_commit); None when it turns out too large for that, for `_import` to stream."""
+    assert caller.backend.pushes is not None
+    reports: list[DeviceReport] = []
+    devices: set[str] = set()
+    apps = 0
+    for report in source_format.read(cast(BinaryIO, stream), source, caller.backend.contexts.catalog, defaults):
+        reports.append(report)
+        devices.add(report.device_id)
+        apps += len(report.apps)
+        if len(devices) > PUSH_DEVICES or apps > CHUNK_APPS:
+            return None
+    return caller.backend.pushes.submit(Push(tuple(reports), source, source_format.name, defaults,
+                                             caller.token.organisation))
+
+
 def _import(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], source: str,
-            defaults: ReportDefaults) -> ImportOut:
+            defaults: ReportDefaults) -> ImportSummary:
     with scoped(caller) as work:
         default = defaults.organisation or work.home
         if not work.sees(default):
@@ -140,8 +158,11 @@ def _import(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], s
         confined = Confined(source_format, work.session, work.organisations, work.home)
         defaults = ReportDefaults(organisation=default, ownership=defaults.ownership, funding=defaults.funding,
                                   enrolled=defaults.enrolled, observed_at=defaults.observed_at)
-        summary = import_stream(work.session, work.context, confined, cast(BinaryIO, stream), source, defaults,
-                                work.now)
+        return import_stream(work.session, work.context, confined, cast(BinaryIO, stream), source, defaults,
+                             work.now)
+
+
+def _out(summary: ImportSummary) -> ImportOut:
     outcome = summary.outcome
     return ImportOut(source=summary.source, format=summary.format, reports=summary.reports, applied=outcome.applied,
                      ignored=outcome.ignored, devices_created=summary.devices_created,

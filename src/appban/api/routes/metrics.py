@@ -25,4 +25,14 @@ async def metrics(request: Request) -> Response:
 
 def _render(backend: Backend) -> str:
     extra = backend.extra_metrics() if backend.extra_metrics is not None else ""
-    return exposition([backend.requests.lines(), backend.fleet.lines(), extra])
+    return exposition([backend.requests.lines(), backend.fleet.lines(), _push_lines(backend), extra])
+
+
+def _push_lines(backend: Backend) -> list[str]:
+    """How much grouping small pushes achieved: pushes per batch is their ratio (service.group_commit)."""
+    if backend.pushes is None:
+        return []
+    return ["# HELP appban_push_batches_total Transactions that stored small inventory pushes.",
+            "# TYPE appban_push_batches_total counter", f"appban_push_batches_total {backend.pushes.batches}",
+            "# HELP appban_pushes_batched_total Small inventory pushes stored in those transactions.",
+            "# TYPE appban_pushes_batched_total counter", f"appban_pushes_batched_total {backend.pushes.jobs}"]
