@@ -128,7 +128,7 @@ def test_upgrade_is_idempotent_and_check_schema_follows_it(empty_database_url: s
             database.check_schema()
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0007"
+        assert database.revision() == "0008"
         database.check_schema()
         tables = set(inspect(database.engine).get_table_names())
     assert tables == TABLES_0007
@@ -144,8 +144,13 @@ def _migrate(database: Database, revision: str, *, down: bool = False) -> None:
 
 
 def _schema_differences(database: Database) -> list[object]:
+    """Differences between the migrated schema and the mapped tables, but for the one made on purpose: on
+    PostgreSQL, triggers keep the foreign key from app rows to devices (test_store_app_rows.py)."""
+    def compared(item: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:
+        return not (database.engine.dialect.name == "postgresql" and kind == "foreign_key_constraint"
+                    and name == "fk_device_apps_device_id_devices")
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": compared})
         return list(compare_metadata(context, Base.metadata))
 
 
@@ -168,7 +173,7 @@ def test_upgrading_a_0001_database_with_data_to_the_newest_is_idempotent(empty_d
                       AuditLog(session).entries())
         database.upgrade()
         database.upgrade()
-        assert database.revision() == "0007"
+        assert database.revision() == "0008"
         database.check_schema()
         assert set(inspect(database.engine).get_table_names()) == TABLES_0007
         assert _schema_differences(database) == []
@@ -197,7 +202,7 @@ def test_the_newest_downgrades_to_0001_and_back(database: Database) -> None:
 def test_a_database_from_a_newer_appban_is_refused(database: Database) -> None:
     with database.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0007"):
+    with pytest.raises(StorageUnavailable, match="is at schema revision 9999, this appban expects 0008"):
         database.check_schema()
     with pytest.raises(StorageUnavailable, match="cannot upgrade the database"):
         database.upgrade()

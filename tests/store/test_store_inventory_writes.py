@@ -80,7 +80,8 @@ def test_get_for_update_reads_what_get_many_reads_and_save_reads_nothing_again(d
                  inventory("d1", LATER, dict(_inventories(["d1"], NOW)[0].apps.items())),
                  inventory("d2", LATER, [ODD]), inventory("d3", LATER, [ODD])]
         repository.save(newer, {"d0": [InstalledApp(TIKTOK, "TikTok", "34.0")]}, source_format="csv", now=LATER)
-        assert statements.count("SELECT") == 1  # only the device_apps of d3, which has no inventory
+        # PostgreSQL's look-up returned d3 too (it has no inventory): nothing to read; SQLite reads d3's app rows
+        assert statements.count("SELECT") == (0 if database.engine.dialect.name == "postgresql" else 1)
         assert repository.get_many(["d0", "d1", "d2", "d3"]) == {inv.device: inv for inv in newer}
         rows = {row.device_id: row.observed_at for row in session.scalars(select(InventoryRow))}
         assert rows == dict.fromkeys(["d0", "d1", "d2", "d3"], LATER)

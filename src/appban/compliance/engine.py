@@ -62,7 +62,9 @@ class Engine:
         self.attestations: dict[Key, Attestation] = {}
         self.findings: dict[Key, Verdict] = {}
         self._by_rule: dict[str, set[str]] = defaultdict(set)  # restriction -> devices with a finding
-        self._holders_of: dict[App, set[str]] = defaultdict(set)  # app -> devices holding it
+        # app -> devices holding it; built on the first rule evaluation that needs it, then kept current. An
+        # import's engine folds thousands of reports and evaluates no rule through it: it never builds one.
+        self._holders: defaultdict[App, set[str]] | None = None
         self._unseen: set[str] = set()  # no inventory, stale, or personal apps invisible
         self._stale: set[str] = set()
         self._devices_of_holder: dict[str, set[str]] = defaultdict(set)
@@ -86,9 +88,6 @@ class Engine:
         engine.exemptions = {e.id: e for e in exemptions}
         engine.attestations = {(a.device, a.restriction): a for a in attestations}
         engine.inventories = dict(inventories)
-        for inventory in engine.inventories.values():
-            for app in inventory.apps:
-                engine._holders_of[app].add(inventory.device)
         for device in devices:
             engine.devices[device.id] = device
             if device.holder is not None:
@@ -133,11 +132,12 @@ class Engine:
         folded = fold_report(previous, report)
         if folded is None:
             return changes
-        for app in previous.apps if previous is not None else ():
-            if app not in folded.apps:
-                self._holders_of[app].discard(report.device_id)
-        for app in folded.apps:
-            self._holders_of[app].add(report.device_id)
+        if self._holders is not None:
+            for app in previous.apps if previous is not None else ():
+                if app not in folded.apps:
+                    self._holders[app].discard(report.device_id)
+            for app in folded.apps:
+                self._holders[app].add(report.device_id)
         self.inventories[report.device_id] = folded
         self._refresh_visibility(report.device_id, now)
         if report.device_id not in self.devices:
@@ -244,13 +244,22 @@ class Engine:
 
     def _candidates(self, restriction_id: str, banned: Iterable[App]) -> set[str]:
         candidates = set(self._unseen) | self._by_rule.get(restriction_id, set())
+        holders = self._holders_of()
         for app in banned:
-            candidates |= self._holders_of.get(app, set())
+            candidates |= holders.get(app, set())
         for exemption in self.exemptions.values():
             if exemption.restriction == restriction_id:
                 candidates |= self._exempted_devices(exemption)
         candidates |= {device for device, rule in self.attestations if rule == restriction_id}
         return {d for d in candidates if d in self.devices}
+
+    def _holders_of(self) -> defaultdict[App, set[str]]:
+        if self._holders is None:
+            self._holders = defaultdict(set)
+            for inventory in self.inventories.values():
+                for app in inventory.apps:
+                    self._holders[app].add(inventory.device)
+        return self._holders
 
     def _exempted_devices(self, exemption: Exemption) -> set[str]:
         devices: set[str] = set()

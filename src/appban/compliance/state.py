@@ -9,6 +9,7 @@ is a pure function, so the incremental engine and the full re-evaluation read th
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -17,6 +18,8 @@ from appban.inventory.interface import DeviceReport, ReportKind, Visibility
 from appban.model import App
 
 __all__ = ["DeviceInventory", "fold_report"]
+
+_APP_OF = operator.attrgetter("app")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,10 @@ def fold_report(previous: DeviceInventory | None, report: DeviceReport) -> Devic
     if previous is not None and report.observed_at <= previous.observed_at:
         return None
     before: Mapping[App, dt.datetime] = previous.apps if previous is not None else {}
-    if report.kind is ReportKind.SNAPSHOT:
+    current: dict[App, dt.datetime]
+    if report.kind is ReportKind.SNAPSHOT and not before:  # a first report (an import's common case), in C
+        current = dict.fromkeys(map(_APP_OF, report.apps), report.observed_at)
+    elif report.kind is ReportKind.SNAPSHOT:
         current = {entry.app: before.get(entry.app, report.observed_at) for entry in report.apps}
     else:
         removed = set(report.removed)

@@ -81,10 +81,12 @@ class InventoryRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
         # What `get_for_update` read, for `save` to compare with instead of reading it again: device -> its app
-        # rows ((platform, identifier) -> the `_APP_VALUES`), for devices that have an inventory; and every
-        # device it looked at (one without an inventory has no entry in `_stored`).
+        # rows ((platform, identifier) -> the `_APP_VALUES`); every device it looked at; and which of those have
+        # an inventory row. On PostgreSQL every device looked at has an entry in `_stored` (perhaps empty); on
+        # SQLite only those with an inventory.
         self._stored: dict[str, dict[tuple[str, str], tuple[Any, ...]]] = {}
         self._looked: set[str] = set()
+        self._inventoried: set[str] = set()  # of `_looked`, those with an inventory row
 
     def serialise_writes(self, devices: Collection[str] | None = None) -> None:
         """Hold inventory write locks until this transaction ends (PostgreSQL; SQLite has one writer anyway).
@@ -162,8 +164,8 @@ class InventoryRepository:
         """
         out: dict[str, DeviceInventory] = {}
         # The inventory's time is read as the driver gives it and made UTC once per device, not once per app row.
-        columns = (InventoryRow.device_id, type_coerce(InventoryRow.observed_at, DateTime(timezone=True)),
-                   InventoryRow.visibility, *_APP_COLUMNS[1:])
+        inventory_columns = (type_coerce(InventoryRow.observed_at, DateTime(timezone=True)), InventoryRow.visibility,
+                             *_APP_COLUMNS[1:])
         dialect = self._session.get_bind().dialect
         postgresql = dialect.name == "postgresql"
         for chunk in chunked(set(ids)):
@@ -173,26 +175,33 @@ class InventoryRepository:
             if postgresql:
                 # Driven by the ids, unnested: one plan serves one device and 5,000, even once the statement
                 # is prepared with a generic plan (`inventories.device_id = ANY(...)` joined to device_apps
-                # got a hash join over the whole of device_apps: 45 ms for one device).
+                # got a hash join over the whole of device_apps: 45 ms for one device). Every id comes back,
+                # with its inventory and its app rows where it has them, so `save` reads none of them again
+                # (a new device's missing rows cost a second look-up of every chunk of an import).
                 listed = func.unnest(bindparam("ids", chunk, type_=ARRAY(InventoryRow.device_id.type))) \
                     .table_valued("id").render_derived()
-                query = (select(*columns).select_from(listed)
-                         .join(InventoryRow, InventoryRow.device_id == listed.c.id))
+                query = (select(listed.c.id, *inventory_columns).select_from(listed)
+                         .outerjoin(InventoryRow, InventoryRow.device_id == listed.c.id)
+                         .outerjoin(DeviceAppRow, DeviceAppRow.device_id == listed.c.id))
             else:
-                query = select(*columns).where(among(InventoryRow.device_id, chunk))
-            query = query.outerjoin(DeviceAppRow, DeviceAppRow.device_id == InventoryRow.device_id)
+                query = (select(InventoryRow.device_id, *inventory_columns)
+                         .where(among(InventoryRow.device_id, chunk))
+                         .outerjoin(DeviceAppRow, DeviceAppRow.device_id == InventoryRow.device_id))
             held: dict[str, dict[tuple[str, str], tuple[Any, ...]]] = {}
             for device_id, observed_at, visibility, platform, identifier, name, version, matched_by, since \
                     in self._session.execute(query):
                 rows = held.get(device_id)
                 if rows is None:
                     rows = held[device_id] = {}
-                    heads[device_id] = (observed_at, visibility)
-                    apps[device_id] = {}
+                    if observed_at is not None:
+                        heads[device_id] = (observed_at, visibility)
+                        apps[device_id] = {}
                 if identifier is not None:
                     rows[(platform, identifier)] = (name, version, matched_by, since)
-                    apps[device_id][_app(platform, identifier)] = since
+                    if observed_at is not None:
+                        apps[device_id][_app(platform, identifier)] = since
             self._stored.update(held)
+            self._inventoried.update(heads)
             for device_id, (observed_at, visibility) in heads.items():
                 out[device_id] = DeviceInventory(device=device_id, observed_at=_as_utc(observed_at, dialect),
                                                  visibility=Visibility(visibility),
@@ -256,7 +265,7 @@ class InventoryRepository:
                         now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The inventory rows of `chunk`: (those to insert, those to update)."""
         unread = [device_id for device_id in chunk if device_id not in self._looked]
-        stored = {device_id for device_id in chunk if device_id in self._stored}
+        stored = {device_id for device_id in chunk if device_id in self._inventoried}
         if unread:
             stored.update(row.device_id for row in self._session.execute(
                 select(InventoryRow.device_id).where(among(InventoryRow.device_id, unread))))
@@ -279,6 +288,7 @@ class InventoryRepository:
             for (platform, identifier), remembered in self._stored.pop(device_id, {}).items():
                 old[(device_id, platform, identifier)] = remembered
             self._looked.discard(device_id)  # written: read again before another save
+            self._inventoried.discard(device_id)
         held = {device_id for device_id, _, _ in old}
         plan = _AppPlan(fresh=[device_id for device_id in chunk if device_id not in held])  # nothing to compare
         identified = MatchedBy.IDENTIFIER.value

@@ -234,7 +234,9 @@ class InventoryRow(Base):
 class DeviceAppRow(Base):
     """One app in a device's current inventory, present since the first report of its current run.
 
-    The (platform, identifier) index answers "which devices hold this app" for the incremental engine."""
+    The (platform, identifier) index answers "which devices hold this app" for the incremental engine. On
+    PostgreSQL the foreign key to `devices` is kept by statement-level triggers instead (revision 0008: one
+    check a device per statement rather than one a row, the same guarantees)."""
 
     __tablename__ = "device_apps"
     __table_args__ = (Index("ix_device_apps_platform_identifier", "platform", "identifier"),)
