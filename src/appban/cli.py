@@ -1481,6 +1481,19 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:  # so that an import may read the file again (service.import_stream)
+        return self._raw.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self._raw.seek(offset, whence)
+        if whence == io.SEEK_SET:  # reading again from there (a look at the size is not progress)
+            self._count = position
+            self._report(position)
+        return position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
     def readinto(self, buffer: Any) -> int:
         data = self._raw.read(len(buffer))
         buffer[: len(data)] = data

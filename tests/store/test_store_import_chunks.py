@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import io
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from appban.catalog import default_catalog
 from appban.errors import InvalidInput
-from appban.inventory import ReportDefaults
-from appban.inventory.csv_format import CSV
-from appban.service import import_stream, importing, load_context
+from appban.inventory import InventoryFormat, ReportDefaults
+from appban.inventory.csv_format import CSV, CsvFormat, UngroupedRows
+from appban.service import ImportSummary, PolicyContext, import_stream, importing, load_context
 from appban.store import Database
 
 from .store_examples import seed_examples
@@ -100,3 +103,95 @@ def test_a_caller_that_stops_early_stops_the_reader() -> None:
     ahead.close()
     assert not [thread for thread in threading.enumerate() if thread.name == "appban-import-reader"]
     assert len(produced) <= 3
+
+
+def _scattered(prefix: str, devices: int = 60) -> str:
+    """`_fleet`'s rows with each device's first row moved to the end: no device's rows are together."""
+    header, *rows = _fleet(prefix, devices).splitlines(keepends=True)
+    firsts = {row.split(",", 1)[0]: row for row in reversed(rows)}
+    moved = set(firsts.values())
+    return header + "".join(row for row in rows if row not in moved) + "".join(firsts.values())
+
+
+def _import_counting(database: Database, data: str, stream: io.IOBase | None = None) -> int:
+    """Import, returning the net count the progress callback was given (what a progress bar would show)."""
+    shown = [0]
+    with database.session() as session:
+        import_stream(session, load_context(session), CSV, stream or io.BytesIO(data.encode()), "fleet.csv",
+                      ReportDefaults(organisation="eu-commission"), NOW, progress=lambda n: shown.__setitem__(
+                          0, shown[0] + n))
+    return shown[0]
+
+
+def test_a_grouped_file_read_as_grouped_stores_what_reading_it_whole_stores(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_examples(database)
+    monkeypatch.setattr(importing, "CHUNK_APPS", 40)
+    monkeypatch.setattr(importing, "GROUPED_FIRST_BYTES", 0)  # every file is read as grouped first
+    assert _import_counting(database, _fleet("grouped")) == 60
+    monkeypatch.setattr(importing, "GROUPED_FIRST_BYTES", 10**12)
+    _import(database, _fleet("whole"))
+    assert _contents(database, "grouped") == _contents(database, "whole")
+
+
+def test_a_scattered_file_is_read_again_whole_and_the_first_attempt_leaves_nothing(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_examples(database)
+    monkeypatch.setattr(importing, "CHUNK_APPS", 40)
+    monkeypatch.setattr(importing, "GROUPED_FIRST_BYTES", 0)
+    attempts: list[bool] = []
+    real = importing._import_once
+
+    def watched(session: Session, context: PolicyContext, fmt: InventoryFormat, *rest: Any) -> ImportSummary:
+        attempts.append(isinstance(fmt, CsvFormat) and fmt.grouped)
+        return real(session, context, fmt, *rest)
+
+    monkeypatch.setattr(importing, "_import_once", watched)
+    assert _import_counting(database, _scattered("scattered")) == 60  # the first attempt's progress taken back
+    assert attempts == [True, False]
+    monkeypatch.setattr(importing, "GROUPED_FIRST_BYTES", 10**12)
+    _import(database, _fleet("sorted"))
+    scattered, ordered = _contents(database, "scattered"), _contents(database, "sorted")
+    assert scattered == ordered  # one report a device in the history: nothing of the first attempt is left
+    assert len(scattered["inventory_reports"]) == 60
+
+
+def test_an_error_in_a_scattered_file_read_again_stores_nothing(database: Database,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_examples(database)
+    monkeypatch.setattr(importing, "CHUNK_APPS", 40)
+    monkeypatch.setattr(importing, "GROUPED_FIRST_BYTES", 0)
+    data = _scattered("oops") + "oops-999,andriod,com.a.b,2023-03-20T08:00:00Z,,,corporate\n"
+    with pytest.raises(InvalidInput, match="`platform` cannot be 'andriod'"):
+        _import(database, data)
+    assert all(not rows for rows in _contents(database, "oops").values())
+
+
+def test_a_stream_that_cannot_be_read_again_is_read_whole(database: Database,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_examples(database)
+    monkeypatch.setattr(importing, "GROUPED_FIRST_BYTES", 0)
+
+    class OneWay(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            chunk = self.data.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    assert _import_counting(database, "", io.BufferedReader(OneWay(_scattered("oneway").encode()))) == 60
+    assert len(_contents(database, "oneway")["inventory_reports"]) == 60
+
+
+def test_grouped_reading_refuses_rows_that_come_back_while_within_the_budget() -> None:
+    reports = CsvFormat(grouped=True).read(io.BytesIO(_scattered("x", 5).encode()), "x.csv", default_catalog(),
+                                           ReportDefaults(organisation="eu-commission"))
+    with pytest.raises(UngroupedRows, match=r"the rows of device 'x-00[0-4]' are not together"):
+        list(reports)
+    assert len(list(CSV.read(io.BytesIO(_scattered("x", 5).encode()), "x.csv", default_catalog(),
+                             ReportDefaults(organisation="eu-commission")))) == 5

@@ -39,6 +39,7 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "CsvFormat",
+    "UngroupedRows",
 ]
 
 REQUIRED_COLUMNS = ("device_id", "platform", "app_identifier", "observed_at")
@@ -67,10 +68,24 @@ class _Device:
     cells: tuple[str, ...] = ()  # its id and device cells as its last fully read row wrote them
 
 
+class UngroupedRows(InvalidInput):
+    """Read as grouped, a file whose device rows are not together, though it is small enough to be read whole:
+    an importer that can read it again does so without `grouped`."""
+
+
 class CsvFormat:
-    """Reads appban's documented CSV inventory."""
+    """Reads appban's documented CSV inventory.
+
+    `grouped` reads a file as if its devices' rows were together from the first row (as every export we know
+    writes them): each device is reported as soon as its rows end, so an importer stores the first devices
+    while the rest is read, instead of after reading up to `GROUPING_BUDGET` whole. A device whose rows come
+    back raises UngroupedRows (an InvalidInput) while within the budget, and the usual error past it.
+    """
 
     name = "csv"
+
+    def __init__(self, *, grouped: bool = False) -> None:
+        self.grouped = grouped
 
     def read(self, stream: BinaryIO, source: str, catalog: Catalog, defaults: ReportDefaults,
              ) -> Iterator[DeviceReport]:
@@ -78,7 +93,7 @@ class CsvFormat:
         reader = StrictReader(stream, source, MAX_LINE_BYTES, consumed)
         with reader.reading():
             columns = header_columns(_header_of(reader), source, _COLUMNS, REQUIRED_COLUMNS)
-            yield from _read_rows(reader, columns, source, consumed)
+            yield from _read_rows(reader, columns, source, consumed, grouped=self.grouped)
 
 
 CSV = CsvFormat()
@@ -91,8 +106,8 @@ def _header_of(reader: StrictReader) -> Iterator[tuple[int, list[str]]]:
         return
 
 
-def _read_rows(reader: StrictReader, columns: tuple[str, ...], source: str, consumed: list[int],
-               ) -> Iterator[DeviceReport]:
+def _read_rows(reader: StrictReader, columns: tuple[str, ...], source: str, consumed: list[int], *,
+               grouped: bool = False) -> Iterator[DeviceReport]:
     """The reports of the rows after the header.
 
     The common row is the next app of the device of the row before, its device columns repeated cell for cell:
@@ -112,7 +127,7 @@ def _read_rows(reader: StrictReader, columns: tuple[str, ...], source: str, cons
     devices: dict[str, _Device] = {}  # devices read and not yet reported (all of them while buffering)
     reported: dict[str, int] = {}  # device id -> line of its first row, once reported (streaming)
     current: str | None = None
-    buffering = True
+    buffering = not grouped
     last_key: tuple[str, ...] | None = None
     device = _Device(0)
     known: dict[str, App] = {}
@@ -134,6 +149,10 @@ def _read_rows(reader: StrictReader, columns: tuple[str, ...], source: str, cons
                     reported[current] = finished.line
                     yield _report(current, finished, source)
                 if device_id in reported:
+                    if grouped and consumed[0] <= GROUPING_BUDGET:
+                        raise UngroupedRows.at(
+                            source, f"row {row_number}: the rows of device {device_id!r} are not together",
+                            line=line, hint="read the file again without `grouped`")
                     raise InvalidInput.at(
                         source, f"row {row_number}: the rows of device {device_id!r} are not together: they began "
                         f"at line {reported[device_id]}, and rows of other devices came between",

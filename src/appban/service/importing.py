@@ -9,6 +9,7 @@ given on the command line; a new device that none of them places in an organisat
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import queue
 import threading
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from appban.errors import InvalidInput, Location, Problem
 from appban.inventory import DeviceReport, InventoryFormat, MatchedBy, ReportDefaults
+from appban.inventory.csv_format import CsvFormat, UngroupedRows
 from appban.model import Device, Funding, Ownership
 from appban.service.context import PolicyContext
 from appban.service.evaluation import Outcome, ReportBatch, apply_report_batches, apply_reports
@@ -30,6 +32,7 @@ from appban.store.inventories import PER_DEVICE_LOCKS
 __all__ = [
     "CHUNK",
     "CHUNK_APPS",
+    "GROUPED_FIRST_BYTES",
     "PUSH_DEVICES",
     "ImportSummary",
     "Push",
@@ -47,6 +50,8 @@ CHUNK_APPS = 40_000
 # different devices, in several server processes, run side by side.
 PUSH_DEVICES = PER_DEVICE_LOCKS
 PUSH_BATCH = 200  # pushes stored in one transaction, at most: a batch's wait stays short
+# A CSV file past this is read as grouped first (`import_stream`): below it, reading it whole costs little.
+GROUPED_FIRST_BYTES = 4 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -172,7 +177,47 @@ def confinement_problems(reports: Sequence[DeviceReport], stored: Mapping[str, D
 def import_stream(session: Session, context: PolicyContext, fmt: InventoryFormat, stream: BinaryIO, source: str,
                   defaults: ReportDefaults, now: dt.datetime, progress: Callable[[int], None] | None = None,
                   ) -> ImportSummary:
-    """Import one file inside the caller's transaction; raises InvalidInput naming the record at fault."""
+    """Import one file inside the caller's transaction; raises InvalidInput naming the record at fault.
+
+    A CSV file that can be read again and is larger than `GROUPED_FIRST_BYTES` is first read as grouped (each
+    device stored as soon as its rows end, while the rest is read), under a savepoint; if its rows turn out
+    not to be grouped, that attempt is rolled back and the file read again the usual way (whole, up to the
+    grouping budget). Exports list each device's rows together, so the second reading is for hand-made files.
+    """
+    grouped = _grouped_reader(fmt, stream)
+    if grouped is not None:
+        start = stream.tell()
+        InventoryRepository(session).serialise_writes(None)  # a whole file: the import lock, outside the savepoint
+        reported = [0]
+
+        def counted(count: int) -> None:
+            reported[0] += count
+            if progress is not None:
+                progress(count)
+
+        try:
+            with session.begin_nested():
+                return _import_once(session, context, grouped, stream, source, defaults, now, counted)
+        except UngroupedRows:
+            if progress is not None:
+                progress(-reported[0])
+            stream.seek(start)
+    return _import_once(session, context, fmt, stream, source, defaults, now, progress)
+
+
+def _grouped_reader(fmt: InventoryFormat, stream: BinaryIO) -> InventoryFormat | None:
+    """The grouped reading of `fmt` for this stream, when it has one and it is worth a second reading."""
+    if not isinstance(fmt, CsvFormat) or fmt.grouped or not stream.seekable():
+        return None
+    start = stream.tell()
+    size = stream.seek(0, io.SEEK_END) - start
+    stream.seek(start)
+    return CsvFormat(grouped=True) if size > GROUPED_FIRST_BYTES else None
+
+
+def _import_once(session: Session, context: PolicyContext, fmt: InventoryFormat, stream: BinaryIO, source: str,
+                 defaults: ReportDefaults, now: dt.datetime, progress: Callable[[int], None] | None,
+                 ) -> ImportSummary:
     summary = ImportSummary(source=source, format=fmt.name)
     chunks = _chunks(fmt.read(stream, source, context.catalog, defaults))
     if _reads_no_store(fmt):
