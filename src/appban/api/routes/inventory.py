@@ -2,7 +2,9 @@
 
 The body (up to `APPBAN_MAX_UPLOAD_BYTES`) is spooled to a temporary file as it arrives, then imported by
 the same code as `appban import`, in one transaction: a malformed record anywhere is a 422 naming it, and
-nothing of the file is stored. A push is confined to the caller's subtree: the caller's organisation is the
+nothing of the file is stored. A small body (a device's check-in, a page of devices) is read first and stored
+in one transaction with the small pushes that arrive beside it (group commit), each still judged and answered
+on its own. A push is confined to the caller's subtree: the caller's organisation is the
 default for devices the file does not place, and a record that places a device outside the subtree (or
 names a device registered outside it) is refused with 422 naming the record, so a `source` token of one
 organisation can neither add devices to another nor overwrite another's.
@@ -28,7 +30,7 @@ from appban.catalog import Catalog
 from appban.errors import InvalidInput, Location, Problem
 from appban.inventory import FORMATS, DeviceReport, InventoryFormat, ReportDefaults, inventory_format
 from appban.model import Funding, Ownership, Platform
-from appban.service import ImportSummary, Push, import_stream
+from appban.service import GroupCommit, ImportSummary, Push, import_stream
 from appban.service.importing import CHUNK_APPS, PUSH_DEVICES, confinement_problems
 from appban.store import DeviceRepository
 from appban.store.tables import ID_LENGTH
@@ -119,9 +121,10 @@ async def push_inventory(
         defaults = ReportDefaults(organisation=organisation, ownership=ownership, funding=funding, enrolled=enrolled,
                                   observed_at=observed_at)
         source = name.strip() or f"{format} push"
-        if caller.backend.pushes is not None and spool.seek(0, os.SEEK_END) <= SMALL_PUSH_BYTES:
+        pushes = caller.backend.pushes
+        if pushes is not None and spool.seek(0, os.SEEK_END) <= SMALL_PUSH_BYTES:
             spool.seek(0)
-            summary = await run_in_threadpool(_push, caller, source_format, spool, source, defaults)
+            summary = await run_in_threadpool(_push, pushes, caller, source_format, spool, source, defaults)
             if summary is not None:
                 return _out(summary)
         spool.seek(0)
@@ -130,11 +133,10 @@ async def push_inventory(
         spool.close()
 
 
-def _push(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], source: str,
-          defaults: ReportDefaults) -> ImportSummary | None:
+def _push(pushes: GroupCommit[Push, ImportSummary], caller: Caller, source_format: InventoryFormat,
+          stream: IO[bytes], source: str, defaults: ReportDefaults) -> ImportSummary | None:
     """A small file (a device, or a page of devices) stored together with the pushes that arrive beside it
     (service.group_commit); None when it turns out too large for that, for `_import` to stream."""
-    assert caller.backend.pushes is not None
     reports: list[DeviceReport] = []
     devices: set[str] = set()
     apps = 0
@@ -144,8 +146,7 @@ def _push(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], sou
         apps += len(report.apps)
         if len(devices) > PUSH_DEVICES or apps > CHUNK_APPS:
             return None
-    return caller.backend.pushes.submit(Push(tuple(reports), source, source_format.name, defaults,
-                                             caller.token.organisation))
+    return pushes.submit(Push(tuple(reports), source, source_format.name, defaults, caller.token.organisation))
 
 
 def _import(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], source: str,
