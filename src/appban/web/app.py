@@ -16,11 +16,11 @@ import secrets
 import threading
 import urllib.parse
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import jinja2
 import python_multipart  # noqa: F401 (Starlette parses forms with it: missing, fail at start, not at a POST)
@@ -601,60 +601,30 @@ class WebApp:
         viewer, fields = await self.checked_form(request)
         if not viewer.may(Permission.MANAGE):
             raise HTTPException(403, f"a `{viewer.user.role}` may not grant exemptions (it needs `manage`)")
-        back = _local_path(fields.get("return_to"), "/exemptions")
-        messages: list[str] = []
-        try:
-            granted = await run_in_threadpool(self._grant, viewer, fields)
-        except InvalidInput as error:
-            messages = [problem.message + (f" ({problem.hint})" if problem.hint else "") for problem in error.problems]
-        except NotFound as error:
-            messages = [error.diagnosis]
-        if messages:
-            return await run_in_threadpool(lambda: self.exemptions(request, errors=messages, form=fields,
-                                                                   viewer=viewer))
-        separator = "&" if "?" in back else "?"
-        return _secured(RedirectResponse(f"{back}{separator}granted={urllib.parse.quote(granted)}", 303))
+        return await self._change(request, viewer, fields, lambda: self._grant(viewer, fields), "granted",
+                                  also=(NotFound,))
 
     def _grant(self, viewer: Viewer, fields: Mapping[str, str]) -> str:
-        restriction_id = fields.get("restriction", "").strip()
-        device_id = fields.get("device", "").strip() or None
-        holder = fields.get("holder", "").strip().lower() or None
-        reason = fields.get("reason", "").strip()
-        approver = fields.get("approver", "").strip()
-        problems = []
-        if (device_id is None) == (holder is None):
-            problems.append("name exactly one device or one holder")
-        if not reason:
-            problems.append("the reason must say why, in words an auditor will read")
-        if not approver:
-            problems.append("name who approved it")
-        try:
-            ends_day = dt.date.fromisoformat(fields.get("ends", ""))
-        except ValueError:
-            problems.append("the end date must be a date (YYYY-MM-DD)")
-            ends_day = None
-        if problems:
-            raise InvalidInput([Problem(Location("exemption"), message) for message in problems])
-        assert ends_day is not None
-        ends = dt.datetime.combine(ends_day + dt.timedelta(days=1), dt.time(), dt.UTC)  # through the whole day
+        form = _ExemptionForm.read(fields, "exemption", "the reason must say why, in words an auditor will read",
+                                   extra=[] if fields.get("approver", "").strip() else ["name who approved it"])
         with self.work(viewer) as work:
-            rule = work.context.rules.get(restriction_id)
+            rule = work.context.rules.get(form.restriction)
             if rule is None or not work.sees_restriction(rule.restriction):
-                raise InvalidInput.at("restriction", f"unknown restriction `{restriction_id}`")
+                raise InvalidInput.at("restriction", f"unknown restriction `{form.restriction}`")
             if not work.manages(rule.restriction):
-                raise HTTPException(403, f"`{restriction_id}` is issued by `{rule.restriction.issuer}`, above your "
-                                    "organisation: only admins of the issuer grant its exemptions")
+                raise HTTPException(403, f"`{form.restriction}` is issued by `{rule.restriction.issuer}`, above "
+                                    "your organisation: only admins of the issuer grant its exemptions")
             devices = DeviceRepository(work.session)
-            if device_id is not None:
-                device = devices.get_many([device_id]).get(device_id)
+            if form.device is not None:
+                device = devices.get_many([form.device]).get(form.device)
                 if device is None or not work.sees(device.organisation):
-                    raise InvalidInput.at("device", f"unknown device `{device_id}`")
-                pairs = [(device_id, restriction_id)]
+                    raise InvalidInput.at("device", f"unknown device `{form.device}`")
+                pairs = [(form.device, form.restriction)]
             else:
-                ids = devices.ids_of_holder(holder or "")
-                pairs = [(d, restriction_id) for d in sorted(ids)]
-            exemption = Exemption(id=f"ex-{_token()}", restriction=restriction_id, reason=reason[:2000],
-                                  approver=approver[:200], ends=ends, device=device_id, holder=holder)
+                pairs = [(d, form.restriction) for d in sorted(devices.ids_of_holder(form.holder or ""))]
+            exemption = Exemption(id=f"ex-{_token()}", restriction=form.restriction, reason=form.reason,
+                                  approver=fields.get("approver", "").strip()[:200], ends=form.ends,
+                                  device=form.device, holder=form.holder)
             ExemptionRepository(work.session).grant(exemption, actor=viewer.actor, now=work.now)
             evaluate_pairs(work.session, work.context, pairs, work.now)
         return exemption.id
@@ -666,22 +636,11 @@ class WebApp:
             raise HTTPException(403, f"a `{viewer.user.role}` may not ask for exemptions (it changes nothing)")
 
         def store() -> str:
-            restriction_id = fields.get("restriction", "").strip()
-            device_id = fields.get("device", "").strip() or None
-            holder = fields.get("holder", "").strip().lower() or None
-            reason = fields.get("reason", "").strip()
-            problems = []
-            if (device_id is None) == (holder is None):
-                problems.append("name exactly one device or one holder")
-            if not reason:
-                problems.append("the reason must say why, in words the approver and an auditor will read")
-            ends = _end_of_day(fields.get("ends", ""), problems)
-            if problems:
-                raise InvalidInput([Problem(Location("request"), message) for message in problems])
-            assert ends is not None
+            form = _ExemptionForm.read(fields, "request",
+                                       "the reason must say why, in words the approver and an auditor will read")
             with self.work(viewer) as work:
-                return file_request(work, restriction=restriction_id, device=device_id, holder=holder,
-                                    reason=reason[:2000], ends=ends, actor=viewer.actor).id
+                return file_request(work, restriction=form.restriction, device=form.device, holder=form.holder,
+                                    reason=form.reason, ends=form.ends, actor=viewer.actor).id
 
         return await self._change(request, viewer, fields, store, "requested")
 
@@ -714,14 +673,16 @@ class WebApp:
         return await self._change(request, viewer, fields, store, "approved" if decision == "approve" else "rejected")
 
     async def _change(self, request: Request, viewer: Viewer, fields: Mapping[str, str], store: Callable[[], str],
-                      done: str) -> Response:
-        """Run a change; on bad input, the exemptions page with the problems (422); else back where it came from."""
+                      done: str, *, also: tuple[type[AppbanError], ...] = ()) -> Response:
+        """Run a change; on bad input (or a conflict, or `also`), the exemptions page with the problems (422);
+        else back where it came from, with `done=<what changed>` for the page to say so."""
         messages: list[str] = []
+        refused: tuple[type[AppbanError], ...] = (Conflict, *also)
         try:
             changed = await run_in_threadpool(store)
         except InvalidInput as error:
             messages = [problem.message + (f" ({problem.hint})" if problem.hint else "") for problem in error.problems]
-        except Conflict as error:
+        except refused as error:
             messages = [error.diagnosis]
         if messages:
             return await run_in_threadpool(lambda: self.exemptions(request, errors=messages, form=fields,
@@ -955,6 +916,35 @@ def _pending_adoptions(work: Work, restrictions: Iterable[Restriction], adoption
                         "pending": [tree.organisations[o].name for o in pending],
                         "declined": [tree.organisations[o].name for o in declined]})
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _ExemptionForm:
+    """What the grant and request forms share: a restriction, one device or one holder, a reason, an end."""
+
+    restriction: str
+    device: str | None
+    holder: str | None
+    reason: str
+    ends: dt.datetime
+
+    @classmethod
+    def read(cls, fields: Mapping[str, str], place: str, reason_hint: str, extra: Sequence[str] = ()) -> Self:
+        """The form's fields, or InvalidInput listing every problem at once (and `extra` ones) at `place`; the
+        store checks them again, but a person fixes a form best with all its problems in one answer."""
+        device = fields.get("device", "").strip() or None
+        holder = fields.get("holder", "").strip().lower() or None
+        reason = fields.get("reason", "").strip()
+        problems: list[str] = []
+        if (device is None) == (holder is None):
+            problems.append("name exactly one device or one holder")
+        if not reason:
+            problems.append(reason_hint)
+        problems += extra
+        ends = _end_of_day(fields.get("ends", ""), problems)
+        if problems or ends is None:
+            raise InvalidInput([Problem(Location(place), message) for message in problems])
+        return cls(fields.get("restriction", "").strip(), device, holder, reason[:2000], ends)
 
 
 def _end_of_day(text: str, problems: list[str]) -> dt.datetime | None:
