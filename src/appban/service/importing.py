@@ -99,8 +99,11 @@ def import_pushes(session: Session, context: PolicyContext, pushes: Sequence[Pus
     stored = DeviceRepository(session).get_many(ids)
     results: list[ImportSummary | InvalidInput] = []
     accepted: list[tuple[int, list[Device]]] = []
+    subtrees: dict[str, frozenset[str]] = {}  # pushes of one batch mostly come from a few sources
     for index, push in enumerate(pushes):
-        allowed = frozenset(context.tree.subtree(push.home)) if push.home in context.tree else frozenset()
+        allowed = subtrees.get(push.home)
+        if allowed is None:
+            allowed = subtrees[push.home] = frozenset(context.tree.subtree(push.home))
         default = push.defaults.organisation or push.home
         if default not in allowed:
             results.append(InvalidInput([Problem(Location("query.organisation"), f"unknown organisation "
