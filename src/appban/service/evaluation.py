@@ -126,7 +126,7 @@ def apply_report_batches(session: Session, context: PolicyContext, batches: Sequ
     """`apply_reports` for several files at once, in as many statements as one: the outcome of each, in order.
 
     Pushes from device-management systems are small (one device, or a page of them) and arrive many a second;
-    folded together, they share the reads and writes that would otherwise dominate each (service.pushes). A
+    folded together, they share the reads and writes that would otherwise dominate each (`import_pushes`). A
     finding's change counts in the outcome of the (last) file that reported its device."""
     inventories = InventoryRepository(session)
     ids = {report.device_id for batch in batches for report in batch.reports}

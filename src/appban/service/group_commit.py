@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit"]
@@ -30,7 +30,6 @@ class _Entry(Generic[J, R]):
     done: bool = False
     result: R | None = None
     error: Exception | None = None
-    batch: int = field(default=0)  # jobs in the batch that did it (for tests and metrics)
 
 
 class GroupCommit(Generic[J, R]):
@@ -94,5 +93,4 @@ class GroupCommit(Generic[J, R]):
                 entry.error = outcome
             else:
                 entry.result = outcome
-            entry.batch = len(batch)
             entry.done = True

@@ -8,6 +8,7 @@ given on the command line; a new device that none of them places in an organisat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -40,6 +41,7 @@ __all__ = [
     "import_pushes",
     "import_stream",
     "push_batch",
+    "pusher_defaults",
 ]
 
 CHUNK = 2_000  # reports per round trip: large enough for bulk statements, small enough to bound memory
@@ -76,14 +78,13 @@ class Push:
     format: str
     defaults: ReportDefaults
     home: str  # the pusher's organisation: the devices it reports stay in its subtree
+    # what `push_batch` weighs each time it looks at the queue, worked out once
+    devices: frozenset[str] = field(init=False)
+    apps: int = field(init=False)
 
-    @property
-    def devices(self) -> frozenset[str]:
-        return frozenset(report.device_id for report in self.reports)
-
-    @property
-    def apps(self) -> int:
-        return sum(len(report.apps) for report in self.reports)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "devices", frozenset(report.device_id for report in self.reports))
+        object.__setattr__(self, "apps", sum(len(report.apps) for report in self.reports))
 
 
 def import_pushes(session: Session, context: PolicyContext, pushes: Sequence[Push], now: dt.datetime,
@@ -104,15 +105,12 @@ def import_pushes(session: Session, context: PolicyContext, pushes: Sequence[Pus
         allowed = subtrees.get(push.home)
         if allowed is None:
             allowed = subtrees[push.home] = frozenset(context.tree.subtree(push.home))
-        default = push.defaults.organisation or push.home
-        if default not in allowed:
-            results.append(InvalidInput([Problem(Location("query.organisation"), f"unknown organisation "
-                                                 f"`{default}`", "push for your organisation or one below it")]))
+        try:
+            defaults = pusher_defaults(push.defaults, push.home, allowed)
+        except InvalidInput as error:
+            results.append(error)
             continue
-        defaults = ReportDefaults(organisation=default, ownership=push.defaults.ownership,
-                                  funding=push.defaults.funding, enrolled=push.defaults.enrolled,
-                                  observed_at=push.defaults.observed_at)
-        problems = confinement_problems(push.reports, stored, allowed, push.home, default)
+        problems = confinement_problems(push.reports, stored, allowed, push.home, defaults.organisation)
         devices, placement = _device_records(context, push.reports, defaults, stored)
         if problems or placement:
             results.append(InvalidInput(problems or placement))
@@ -157,6 +155,16 @@ def push_batch(queued: Sequence[Push]) -> int:
         reports += len(push.reports)
         apps += push.apps
     return len(queued)
+
+
+def pusher_defaults(defaults: ReportDefaults, home: str, allowed: Collection[str]) -> ReportDefaults:
+    """The defaults of a push by `home`, whose subtree is `allowed`: its own organisation places the devices
+    the file does not, unless the push names another, which must be in the subtree (InvalidInput otherwise)."""
+    default = defaults.organisation or home
+    if default not in allowed:
+        raise InvalidInput([Problem(Location("query.organisation"), f"unknown organisation `{default}`",
+                                    "push for your organisation or one below it")])
+    return dataclasses.replace(defaults, organisation=default)
 
 
 def confinement_problems(reports: Sequence[DeviceReport], stored: Mapping[str, Device], allowed: Collection[str],

@@ -27,11 +27,11 @@ from appban.api.fields import ID_PATTERN, LINE_PATTERN, UtcDatetime
 from appban.api.limits import spooled
 from appban.api.scope import scoped
 from appban.catalog import Catalog
-from appban.errors import InvalidInput, Location, Problem
+from appban.errors import InvalidInput
 from appban.inventory import FORMATS, DeviceReport, InventoryFormat, ReportDefaults, inventory_format
 from appban.model import Funding, Ownership, Platform
 from appban.service import GroupCommit, ImportSummary, Push, import_stream
-from appban.service.importing import CHUNK_APPS, PUSH_DEVICES, confinement_problems
+from appban.service.importing import CHUNK_APPS, PUSH_DEVICES, confinement_problems, pusher_defaults
 from appban.store import DeviceRepository
 from appban.store.tables import ID_LENGTH
 
@@ -152,13 +152,8 @@ def _push(pushes: GroupCommit[Push, ImportSummary], caller: Caller, source_forma
 def _import(caller: Caller, source_format: InventoryFormat, stream: IO[bytes], source: str,
             defaults: ReportDefaults) -> ImportSummary:
     with scoped(caller) as work:
-        default = defaults.organisation or work.home
-        if not work.sees(default):
-            raise InvalidInput([Problem(Location("query.organisation"), f"unknown organisation `{default}`",
-                                        "push for your organisation or one below it")])
+        defaults = pusher_defaults(defaults, work.home, work.organisations)
         confined = Confined(source_format, work.session, work.organisations, work.home)
-        defaults = ReportDefaults(organisation=default, ownership=defaults.ownership, funding=defaults.funding,
-                                  enrolled=defaults.enrolled, observed_at=defaults.observed_at)
         return import_stream(work.session, work.context, confined, cast(BinaryIO, stream), source, defaults,
                              work.now)
 
