@@ -74,7 +74,9 @@ SERVICE_PATH = "/owa/inbox"  # what a mail client asks nginx for in (d)
 MIX = {"allowed": 0.70, "grace": 0.10, "late": 0.05, "unseen": 0.05, "ghost": 0.10}
 TICKS = os.sysconf("SC_CLK_TCK")
 
-NGINX_CONF = """\
+# nginx in a prefix of its own (pid, logs and temporary files there), opening its `http` block: the benches
+# (this one, load_bench.py) follow it with their upstreams and servers and close it
+NGINX_HEAD = """\
 worker_processes {workers};
 {user}
 pid {dir}/nginx.pid;
@@ -88,7 +90,9 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
+"""
 
+NGINX_CONF = NGINX_HEAD + """
     # as docs/gate.md, with keepalive at least wrk's connections: with fewer idle connections kept than
     # requests in flight, nginx opens and closes connections to appban under load
     upstream appban {{ server 127.0.0.1:{listen_port}; keepalive {keepalive}; }}  # the gate's own listener

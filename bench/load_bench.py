@@ -53,7 +53,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gate_bench import (  # the sibling script, importable once its directory is on the path
+    AUTH_SERVER,
     COMMON_APPS,
+    NGINX_HEAD,
     ORGANISATIONS,
     RESTRICTION,
     TIKTOK,
@@ -69,52 +71,18 @@ from gate_bench import (  # the sibling script, importable once its directory is
     wait_until,
 )
 
-NGINX_CONF = """\
-worker_processes {workers};
-{user}
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-
-http {{
-    access_log off;
-    client_body_temp_path {dir}/client_body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
+NGINX_CONF = NGINX_HEAD + """\
     upstream appban {{ server 127.0.0.1:{listen_port}; keepalive 64; }}
     upstream mail {{ server 127.0.0.1:{mail_port}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{mail_port};
         location / {{ return 200; }}
     }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            auth_request /_appban;
-            auth_request_set $appban_warning $upstream_http_x_appban_warning;
-            add_header X-Appban-Warning $appban_warning always;
-            proxy_pass http://mail;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-        location = /_appban {{
-            internal;
-            proxy_method HEAD;
-            proxy_pass http://appban/gate/auth?service=mail;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Device-Id $http_x_device_id;
-            proxy_set_header X-Appban-Gate-Token "{token}";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
+{auth_server}}}
 """
+WARNING_HEADER = """\
+            auth_request_set $appban_warning $upstream_http_x_appban_warning;
+            add_header X-Appban-Warning $appban_warning always;"""
 EXPECTED = {"allowed": (200, False), "grace": (200, True), "late": (403, False), "unseen": (403, False),
             "ghost": (403, False)}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -433,7 +401,9 @@ def main() -> None:
         prefix.mkdir()
         (prefix / "nginx.conf").write_text(NGINX_CONF.format(
             workers="auto", user="user root;" if os.geteuid() == 0 else "", dir=prefix, listen_port=ports["listen"],
-            mail_port=ports["mail"], port=ports["nginx"], token=gate_token))
+            mail_port=ports["mail"], auth_server=AUTH_SERVER.format(
+                port=ports["nginx"], auth_headers=WARNING_HEADER, method="            proxy_method HEAD;\n",
+                upstream="appban", token=gate_token)))
         proxy = processes.start("nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
                                           str(prefix / "error.log"), "-g", "daemon off;"], log=tmp / "nginx.out")
         base = f"http://127.0.0.1:{ports['serve']}"

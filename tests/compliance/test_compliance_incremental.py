@@ -150,6 +150,16 @@ def histories(draw: st.DrawFn, max_size: int = 40) -> list[tuple[str, object, dt
     return [*order, *draw(st.lists(events(), min_size=1, max_size=max_size))]
 
 
+def replay(history: list[tuple[str, object, dt.timedelta]]) -> tuple[Engine, dt.datetime]:
+    """An engine that went through `history`, event by event, and the time of its last event."""
+    engine = Engine(staleness)
+    now = T0
+    for kind, payload, step in history:
+        now += step
+        apply(engine, kind, payload, now)
+    return engine, now
+
+
 def _with_id(device: Device, device_id: str) -> Device:
     return Device(id=device_id, organisation=device.organisation, platform=device.platform,
                   ownership=device.ownership, funding=device.funding, enrolled=device.enrolled, holder=device.holder)
@@ -172,11 +182,7 @@ def test_incremental_equals_full_after_every_event(history: list[tuple[str, obje
 @given(histories(max_size=30), st.integers(1, 24 * 200))
 def test_time_alone_moves_findings_like_a_full_evaluation(history: list[tuple[str, object, dt.timedelta]],
                                                           later: int) -> None:
-    engine = Engine(staleness)
-    now = T0
-    for kind, payload, step in history:
-        now += step
-        apply(engine, kind, payload, now)
+    engine, now = replay(history)
     now += dt.timedelta(hours=later)
     engine.advance(now)
     assert engine.findings == full_evaluation(engine.rules.values(), engine.devices.values(), engine.inventories,
@@ -188,11 +194,7 @@ def test_time_alone_moves_findings_like_a_full_evaluation(history: list[tuple[st
 def test_a_restored_working_set_makes_the_same_changes(history: list[tuple[str, object, dt.timedelta]],
                                                        last: tuple[str, object, dt.timedelta]) -> None:
     """The shells load only the devices an operation touches; the changes must be those of the whole engine."""
-    engine = Engine(staleness)
-    now = T0
-    for kind, payload, step in history:
-        now += step
-        apply(engine, kind, payload, now)
+    engine, now = replay(history)
     kind, payload, step = last
     if kind != "report":
         return

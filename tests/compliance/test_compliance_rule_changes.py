@@ -9,18 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appban.compliance import Engine, rule_changes
-from tests.compliance.test_compliance_incremental import T0, apply, histories, staleness
+from tests.compliance.test_compliance_incremental import histories, replay, staleness
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(max_size=30), st.integers(0, 24 * 120), st.integers(0, 3))
 def test_rule_changes_equal_a_restored_engine(history: list[tuple[str, object, dt.timedelta]], later: int,
                                               forgotten: int) -> None:
-    engine = Engine(staleness)
-    now = T0
-    for kind, payload, step in history:
-        now += step
-        apply(engine, kind, payload, now)
+    engine, now = replay(history)
     now += dt.timedelta(hours=later)
     # stored findings as the engine last saw them, some of them lost: the evaluation must put them right
     stored = {key: verdict for n, (key, verdict) in enumerate(sorted(engine.findings.items(), key=lambda kv: kv[0]))
